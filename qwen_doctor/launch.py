@@ -1,0 +1,391 @@
+"""Launch-command parsing with the argparse semantics the real servers apply.
+
+A launch command (``sglang serve ...``, ``python -m sglang.launch_server ...``, ``vllm serve MODEL ...``,
+``python -m vllm.entrypoints.openai.api_server ...``, ``text-embeddings-router ...``, with ``env VAR=...``
+prefixes, or all of it in one quoted string) is split into: environment prefix, launcher, and server
+arguments. The server arguments are then parsed against the flag table of the server's version the way
+argparse does it (exact match, ``--flag=value``, unique-prefix abbreviations, store_true, nargs), and
+every deviation is recorded as a :class:`ParseIssue` instead of stopping at the first one.
+
+Stdlib only; import-light.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+from .flags import FlagSpec, FlagTable, did_you_mean
+from .redact import redact_argv
+
+MAX_COMMAND_BYTES = 64 * 1024
+
+
+class LaunchError(ValueError):
+    """A launch command that cannot be understood at all (a usage error, exit 2)."""
+
+
+SERVERS = ("sglang", "vllm", "tei")
+
+_PY = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?([a-z]*)?(\.exe)?$")
+_ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+# Wrappers that may stand before the interpreter; their own options are skipped.
+_WRAPPERS = {"sudo", "nohup", "exec", "time", "nice", "ionice", "stdbuf", "taskset", "numactl", "setsid", "chrt", "uv", "poetry", "pipenv", "conda", "micromamba", "tini", "dumb-init", "--"}
+
+_MODULES = {
+    "sglang.launch_server": ("sglang", "python -m sglang.launch_server"),
+    "sglang.cli.main": ("sglang", "python -m sglang.cli.main"),
+    "vllm.entrypoints.openai.api_server": ("vllm", "python -m vllm.entrypoints.openai.api_server"),
+    "vllm.entrypoints.cli.main": ("vllm", "python -m vllm.entrypoints.cli.main"),
+}
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One option (or positional) as written in the command, and what argparse made of it."""
+
+    index: int  # index of the option token in LaunchCommand.args
+    length: int  # number of tokens it spans (option + separate values)
+    written: str  # the option string as written (before '='), or '' for a positional
+    option: str | None  # the canonical option string it resolved to (None when unknown)
+    dest: str | None
+    value: Any
+    kind: str  # "exact", "abbrev", "underscore", "positional"
+
+
+@dataclass(frozen=True)
+class ParseIssue:
+    """A deviation argparse would reject (error=True) or silently accept (error=False)."""
+
+    kind: str  # unknown | ambiguous | abbrev | missing-value | bad-choice | bad-type | extra-positional | deprecated
+    written: str
+    index: int
+    message: str
+    error: bool
+    candidates: tuple[str, ...] = ()
+    resolved: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedArgs:
+    table_server: str
+    table_version: str
+    values: Mapping[str, Any]
+    occurrences: tuple[Occurrence, ...]
+    issues: tuple[ParseIssue, ...]
+
+    def given(self, dest: str) -> bool:
+        return dest in self.values
+
+    def occurrences_of(self, dest: str) -> tuple[Occurrence, ...]:
+        return tuple(o for o in self.occurrences if o.dest == dest)
+
+
+@dataclass(frozen=True)
+class LaunchCommand:
+    """A launch command split into its parts. ``parsed`` is filled in by :func:`parse_args`."""
+
+    raw: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    prefix: tuple[str, ...]  # everything before the server arguments (wrappers, interpreter, launcher)
+    launcher: str  # e.g. "sglang serve", "python -m sglang.launch_server", "vllm serve"
+    server: str  # sglang | vllm | tei
+    args: tuple[str, ...]
+    parsed: ParsedArgs | None = None
+
+    @property
+    def env_map(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def display(self, args: Sequence[str] | None = None) -> str:
+        """The whole command as one shell-quoted line, secrets redacted."""
+        env = [f"{k}={v}" for k, v in self.env]
+        return shlex.join(redact_argv([*env, *self.prefix, *(self.args if args is None else args)]))
+
+    def edited(self, *, drop: Sequence[Occurrence] = (), set_options: Mapping[str, str | None] = (), replace_tokens: Mapping[int, Sequence[str]] = ()) -> str:
+        """The corrected launch command: drop occurrences, replace tokens, set (or add) options.
+
+        ``set_options`` maps a canonical option to its value (None for a flag). An option already present
+        (by dest) has its value replaced in place; otherwise it is appended.
+        """
+        args = list(self.args)
+        dropped: set[int] = set()
+        for occ in drop:
+            dropped.update(range(occ.index, occ.index + occ.length))
+        repl: dict[int, list[str]] = {i: list(toks) for i, toks in dict(replace_tokens).items()}
+        appended: list[str] = []
+        for opt, value in dict(set_options).items():
+            occs = [o for o in (self.parsed.occurrences if self.parsed else ()) if o.option == opt or (o.written == opt)]
+            occs = [o for o in occs if o.index not in dropped]
+            if occs:
+                last = occs[-1]
+                for o in occs[:-1]:
+                    dropped.update(range(o.index, o.index + o.length))
+                repl[last.index] = [opt] if value is None else [opt, value]
+                dropped.update(range(last.index + 1, last.index + last.length))
+            else:
+                appended.extend([opt] if value is None else [opt, value])
+        out: list[str] = []
+        for i, tok in enumerate(args):
+            if i in repl:
+                out.extend(repl[i])
+                continue
+            if i in dropped:
+                continue
+            out.append(tok)
+        return self.display(out + appended)
+
+
+# --------------------------------------------------------------------------------------------
+# splitting
+
+
+def check_argv(argv: Sequence[str]) -> list[str]:
+    """Validate raw argv (non-UTF-8, size) and split a single quoted string. Raises LaunchError."""
+    argv = list(argv)
+    total = sum(len(a) for a in argv)
+    if total > MAX_COMMAND_BYTES:
+        raise LaunchError(f"launch command is {total} bytes long; the longest accepted is {MAX_COMMAND_BYTES} bytes")
+    for i, a in enumerate(argv):
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LaunchError(f"launch command argument {i + 1} is not valid UTF-8: {a.encode('utf-8', 'replace').decode()[:60]!r}") from None
+        if "\x00" in a:
+            raise LaunchError(f"launch command argument {i + 1} contains a NUL byte")
+    if len(argv) == 1 and (" " in argv[0].strip() or "\n" in argv[0]):
+        argv = split_command(argv[0])
+    if not argv or not any(a.strip() for a in argv):
+        raise LaunchError("empty launch command after '--'; give e.g. -- sglang serve --model-path /models/Qwen3-Embedding-0.6B --is-embedding")
+    return argv
+
+
+def split_command(text: str) -> list[str]:
+    """shlex-split one command string; line continuations are joined first."""
+    text = re.sub(r"\\\r?\n", " ", text)
+    try:
+        return shlex.split(text, comments=False, posix=True)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise LaunchError(f"cannot split launch command: {str(exc).lower()} (check the quotes)") from None
+
+
+def split_launch(argv: Sequence[str], server_hint: str | None = None) -> LaunchCommand:
+    """Find the launcher in argv (wherever wrappers put it) and split env, prefix and server args."""
+    argv = check_argv(argv)
+    env: list[tuple[str, str]] = []
+    i = 0
+    # env prefix: `env [-i] [-u NAME] A=B ...` and bare `A=B` assignments
+    while i < len(argv):
+        tok = argv[i]
+        if os.path.basename(tok) == "env" and i == 0 or (tok == "env" and i < 3):
+            i += 1
+            while i < len(argv) and argv[i].startswith("-"):
+                i += 2 if argv[i] in ("-u", "--unset", "-C", "--chdir", "-S") else 1
+            continue
+        if _ENV_ASSIGN.match(tok):
+            k, v = tok.split("=", 1)
+            env.append((k, v))
+            i += 1
+            continue
+        break
+    found = _find_launcher(argv, i)
+    if found is None:
+        if server_hint in SERVERS:
+            # Bare server arguments (no launcher), e.g. a compose `command:` for an image whose entrypoint is the server.
+            launcher = {"sglang": "python -m sglang.launch_server", "vllm": "vllm serve", "tei": "text-embeddings-router"}[server_hint]
+            return LaunchCommand(tuple(argv), tuple(env), tuple(argv[:i]), launcher, server_hint, tuple(argv[i:]))
+        shown = shlex.join(redact_argv(argv))
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise LaunchError(f"not a known server launch command: {shown} (expected sglang serve, python -m sglang.launch_server, vllm serve, python -m vllm.entrypoints.openai.api_server or text-embeddings-router)")
+    start, end, server, launcher = found
+    return LaunchCommand(tuple(argv), tuple(env), tuple(argv[i:end]), launcher, server, tuple(argv[end:]))
+
+
+def _find_launcher(argv: Sequence[str], start: int) -> tuple[int, int, str, str] | None:
+    for j in range(start, len(argv)):
+        tok = argv[j]
+        base = os.path.basename(tok)
+        if base in ("sglang", "vllm") and j + 1 < len(argv) and argv[j + 1] == "serve":
+            return j, j + 2, base, f"{base} serve"
+        if base == "text-embeddings-router":
+            return j, j + 1, "tei", "text-embeddings-router"
+        if tok == "-m" and j + 1 < len(argv) and argv[j + 1] in _MODULES:
+            server, launcher = _MODULES[argv[j + 1]]
+            end = j + 2
+            if argv[j + 1].endswith("cli.main") and end < len(argv) and argv[end] == "serve":
+                end += 1
+                launcher += " serve"
+            return j, end, server, launcher
+        if tok.startswith("-m") and tok[2:] in _MODULES:  # python -msglang.launch_server
+            server, launcher = _MODULES[tok[2:]]
+            return j, j + 1, server, launcher
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# argparse semantics
+
+
+def _looks_like_option(tok: str) -> bool:
+    if not tok.startswith("-") or tok == "-":
+        return False
+    if re.match(r"^-\d+$|^-\d*\.\d+$", tok):  # negative numbers are values (no option looks like one)
+        return False
+    return True
+
+
+def _resolve(tok: str, table: FlagTable, server: str) -> tuple[FlagSpec | None, str, str | None, str, ParseIssue | None, int]:
+    """Resolve an option token. Returns (spec, canonical, explicit_value, kind, issue, _)."""
+    opt, eq, val = tok.partition("=")
+    explicit = val if eq else None
+    kind = "exact"
+    if server == "vllm" and opt.startswith("--") and "_" in opt:  # FlexibleArgumentParser rewrites _ to -
+        opt = opt.replace("_", "-")
+        kind = "underscore"
+    spec = table.lookup(opt)
+    if spec is not None:
+        return spec, opt, explicit, kind, None, 0
+    if opt.startswith("--"):
+        matches = table.prefix_matches(opt)
+        if len(matches) == 1:
+            spec = table.lookup(matches[0])
+            issue = ParseIssue("abbrev", tok.partition("=")[0], -1, f"'{opt}' is accepted only as an abbreviation of '{matches[0]}'", False, (matches[0],), matches[0])
+            return spec, matches[0], explicit, "abbrev", issue, 0
+        if len(matches) > 1:
+            issue = ParseIssue("ambiguous", opt, -1, f"ambiguous option: {opt} could match {', '.join(matches[:6])}{' ...' if len(matches) > 6 else ''}", True, tuple(matches))
+            return None, opt, explicit, "ambiguous", issue, 0
+    elif len(opt) > 2 and not opt.startswith("--"):
+        short = table.lookup(opt[:2])
+        if short is not None and short.nargs != 0:  # -p8080
+            return short, opt[:2], opt[2:], "exact", None, 0
+    issue = ParseIssue("unknown", opt, -1, f"unrecognized argument: {opt}", True, tuple(did_you_mean(opt, table)))
+    return None, opt, explicit, "unknown", issue, 0
+
+
+def _convert(spec: FlagSpec, raw: str) -> tuple[Any, str | None]:
+    t = (spec.type or "").lower()
+    try:
+        if t in ("int",):
+            return int(raw), None
+        if t in ("float",):
+            return float(raw), None
+        if "human_readable_int" in t:
+            m = re.fullmatch(r"(?i)\s*(\d+(?:\.\d+)?)\s*(k|ki|m|mi|g|gi)?\s*", raw)
+            if not m:
+                raise ValueError(raw)
+            mult = {None: 1, "k": 1000, "ki": 1024, "m": 10**6, "mi": 2**20, "g": 10**9, "gi": 2**30}[(m.group(2) or "").lower() or None]
+            return int(float(m.group(1)) * mult), None
+    except ValueError:
+        return raw, f"invalid {t} value: {raw!r}"
+    return raw, None
+
+
+def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
+    """Parse launch.args against table like argparse (allow_abbrev=True) and return a copy with ``parsed``."""
+    args = list(launch.args)
+    values: dict[str, Any] = {}
+    occs: list[Occurrence] = []
+    issues: list[ParseIssue] = []
+    positionals: list[tuple[int, str]] = []
+    i = 0
+    after_dd = False
+    while i < len(args):
+        tok = args[i]
+        if not after_dd and tok == "--":
+            after_dd = True
+            i += 1
+            continue
+        if after_dd or not _looks_like_option(tok):
+            positionals.append((i, tok))
+            i += 1
+            continue
+        spec, canonical, explicit, kind, issue, _ = _resolve(tok, table, launch.server)
+        if issue is not None:
+            issues.append(replace(issue, index=i))
+        if spec is None:
+            # unknown/ambiguous: argparse lists it (and a following bare token) as unrecognized. Treat a following
+            # non-option token as its value for a clearer diagnosis, unless it can still be the positional model.
+            i += 1
+            pos_open = _positional_for(launch, table) is not None and not positionals
+            if explicit is None and i < len(args) and not _looks_like_option(args[i]) and not pos_open:
+                i += 1
+            continue
+        start = i
+        i += 1
+        nargs = spec.nargs
+        value: Any
+        if nargs == 0:
+            if explicit is not None:
+                issues.append(ParseIssue("bad-value", canonical, start, f"argument {canonical}: ignored explicit argument {explicit!r}", True))
+            value = not canonical.startswith("--no-")
+        elif nargs in (1, None, "?"):
+            if explicit is not None:
+                raw = explicit
+            elif i < len(args) and not _looks_like_option(args[i]):
+                raw = args[i]
+                i += 1
+            elif nargs == "?":
+                raw = None
+            else:
+                issues.append(ParseIssue("missing-value", canonical, start, f"argument {canonical}: expected one argument", True))
+                raw = None
+            value = raw
+            if raw is not None:
+                value, err = _convert(spec, raw)
+                if err:
+                    issues.append(ParseIssue("bad-type", canonical, start, f"argument {canonical}: {err}", True))
+                if spec.choices and raw not in spec.choices and not err:
+                    issues.append(ParseIssue("bad-choice", canonical, start, f"argument {canonical}: invalid choice: {raw!r} (choose from {', '.join(spec.choices)})", True, tuple(spec.choices)))
+        else:  # "*", "+", int
+            vals: list[str] = [] if explicit is None else [explicit]
+            limit = nargs if isinstance(nargs, int) else None
+            while i < len(args) and not _looks_like_option(args[i]) and (limit is None or len(vals) < limit):
+                vals.append(args[i])
+                i += 1
+            if (nargs == "+" and not vals) or (isinstance(nargs, int) and len(vals) != nargs):
+                issues.append(ParseIssue("missing-value", canonical, start, f"argument {canonical}: expected {'at least one argument' if nargs == '+' else f'{nargs} arguments'}", True))
+            value = vals
+        if spec.deprecated:
+            issues.append(ParseIssue("deprecated", canonical, start, f"{canonical} is deprecated in {table.server} {table.version}", False, resolved=canonical))
+        if spec.dest:
+            values[spec.dest] = value
+        occs.append(Occurrence(start, i - start, tok.partition("=")[0], canonical, spec.dest, value, kind))
+    # positionals
+    pos_name = _positional_for(launch, table)
+    for n, (idx, tok) in enumerate(positionals):
+        if n == 0 and pos_name:
+            values[pos_name] = tok
+            occs.append(Occurrence(idx, 1, "", None, pos_name, tok, "positional"))
+        else:
+            issues.append(ParseIssue("extra-positional", tok, idx, f"unrecognized arguments: {tok}", True))
+    parsed = ParsedArgs(table.server, table.version, MappingProxyType(values), tuple(occs), tuple(issues))
+    return replace(launch, parsed=parsed)
+
+
+def _positional_for(launch: LaunchCommand, table: FlagTable) -> str | None:
+    """The positional model argument this launcher accepts, as a dest name."""
+    if launch.server == "vllm":
+        return "model_tag" if launch.launcher.endswith("serve") else None
+    if launch.server == "sglang":
+        # `sglang serve <model>` rewrites a leading positional to --model-path since 0.5.16
+        return "model_path" if launch.launcher == "sglang serve" and table.positional else None
+    return None
+
+
+def model_from(launch: LaunchCommand) -> str | None:
+    """The model path/ID the launch command serves, as the server will see it."""
+    if launch.parsed is None:
+        return None
+    v = launch.parsed.values
+    if launch.server == "sglang":
+        return v.get("model_path")
+    if launch.server == "vllm":
+        return v.get("model_tag") or v.get("model")
+    if launch.server == "tei":
+        return v.get("model_id")
+    return None

@@ -1,0 +1,258 @@
+"""The check registry and plugin loading.
+
+A *plugin* is a callable ``register(registry)`` that adds checks to the registry instance it is given.
+Built-in checks are plugins loaded exactly like third-party ones: from the entry-point group
+``qwen_doctor.checks`` (the built-ins are declared there in pyproject.toml, and also listed in
+:data:`BUILTIN_PLUGINS` so a source checkout without installed metadata still works), and from drop-in
+``.py`` files in checks.d directories. Nothing registers itself at import time.
+
+A drop-in that is world-writable, fails to import, or registers a duplicate ID becomes a
+:class:`PluginProblem`, reported as an ERROR result naming the file; it never crashes the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import stat
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+from .model import Outcome, Status
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import Context
+    from .target import Target
+
+ENTRY_POINT_GROUP = "qwen_doctor.checks"
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("launch", "qwen_doctor.checks.launch:register"),
+    ("host", "qwen_doctor.checks.host:register"),
+)
+DEFAULT_CHECKS_DIRS = ("./checks.d", "/etc/qwen-doctor/checks.d")
+_ID = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
+
+CheckFunc = Callable[["Context"], Outcome]
+Applies = Callable[["Target"], "bool | str"]
+
+
+def always(target: "Target") -> bool | str:
+    return True
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check. ``func`` gets a Context and returns an Outcome."""
+
+    id: str  # stable dotted ID, e.g. "launch.embedding-mode"
+    title: str
+    category: str  # report section: launch, host, model, tokenizer, gpu, probe, site, ...
+    func: CheckFunc
+    severity: Status = Status.FAIL  # the status a problem found by this check has by default
+    applies: Applies = always  # True, or a str reason why it does not apply (-> SKIP)
+    depends_on: tuple[str, ...] = ()  # hard: SKIP when any of these did not PASS/WARN
+    uses: tuple[str, ...] = ()  # soft: wait for these and read their evidence when present
+    timeout: float = 10.0
+    plugin: str = "builtin"
+    source: str = ""  # module or file it came from
+
+    @property
+    def doc(self) -> str:
+        return textwrap.dedent(inspect.getdoc(self.func) or "").strip()
+
+
+@dataclass(frozen=True)
+class PluginProblem:
+    """A plugin that could not be loaded, reported as an ERROR result."""
+
+    plugin: str
+    source: str
+    message: str
+
+    @property
+    def id(self) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", Path(self.source).stem.lower()).strip("-") or "plugin"
+        return f"plugin.{slug}"
+
+
+class RegistryError(ValueError):
+    pass
+
+
+class Registry:
+    """An explicit registry instance: plugins add checks to it; the runner reads it."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, Check] = {}
+        self.problems: list[PluginProblem] = []
+        self.plugins: list[str] = []
+        self._current_plugin = "builtin"
+        self._current_source = ""
+
+    # -- registration -------------------------------------------------------------------------
+    def add(self, check: Check) -> Check:
+        if not _ID.match(check.id):
+            raise RegistryError(f"invalid check ID {check.id!r}: use lower-case dotted words like 'site.port-range'")
+        if check.id in self._checks:
+            prev = self._checks[check.id]
+            raise RegistryError(f"duplicate check ID {check.id!r} (already registered by {prev.plugin} from {prev.source or prev.plugin})")
+        for dep in (*check.depends_on, *check.uses):
+            if dep == check.id:
+                raise RegistryError(f"check {check.id!r} depends on itself")
+        self._checks[check.id] = check
+        return check
+
+    def check(
+        self,
+        id: str,
+        title: str,
+        category: str | None = None,
+        *,
+        severity: Status = Status.FAIL,
+        applies: Applies = always,
+        depends_on: Sequence[str] = (),
+        uses: Sequence[str] = (),
+        timeout: float = 10.0,
+    ) -> Callable[[CheckFunc], CheckFunc]:
+        """Decorator form of :meth:`add` for a registry instance you were given."""
+
+        def deco(func: CheckFunc) -> CheckFunc:
+            self.add(
+                Check(
+                    id=id,
+                    title=title,
+                    category=category or id.split(".", 1)[0],
+                    func=func,
+                    severity=severity,
+                    applies=applies,
+                    depends_on=tuple(depends_on),
+                    uses=tuple(uses),
+                    timeout=timeout,
+                    plugin=self._current_plugin,
+                    source=self._current_source or getattr(func, "__module__", ""),
+                )
+            )
+            return func
+
+        return deco
+
+    # -- queries ------------------------------------------------------------------------------
+    def get(self, check_id: str) -> Check | None:
+        return self._checks.get(check_id)
+
+    def __iter__(self):
+        return iter(self._checks.values())
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+    def ids(self) -> list[str]:
+        return list(self._checks)
+
+    # -- loading ------------------------------------------------------------------------------
+    def load_plugin(self, name: str, register: Callable[["Registry"], Any], source: str) -> None:
+        """Run one plugin's register(); a failure or duplicate becomes a PluginProblem."""
+        before = dict(self._checks)
+        self._current_plugin, self._current_source = name, source
+        try:
+            register(self)
+            self.plugins.append(name)
+        except Exception as exc:  # a broken plugin never breaks the run
+            self._checks = before  # all or nothing
+            self.problems.append(PluginProblem(name, source, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._current_plugin, self._current_source = "builtin", ""
+
+    def load_entry_points(self, disabled: Iterable[str] = ()) -> None:
+        disabled = set(disabled)
+        seen: set[str] = set()
+        targets: list[tuple[str, str]] = list(BUILTIN_PLUGINS)
+        try:
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                targets.append((ep.name, ep.value))
+        except Exception:  # pragma: no cover - broken metadata
+            pass
+        for name, value in targets:
+            if value in seen or name in disabled:
+                continue
+            seen.add(value)
+            plugin = "builtin" if value.startswith("qwen_doctor.") else name
+            try:
+                mod_name, _, attr = value.partition(":")
+                obj: Any = importlib.import_module(mod_name)
+                for part in (attr or "register").split("."):
+                    obj = getattr(obj, part)
+            except Exception as exc:
+                self.problems.append(PluginProblem(plugin, value, f"cannot import: {type(exc).__name__}: {exc}"))
+                continue
+            self.load_plugin(plugin, obj, value)
+
+    def load_checks_dir(self, directory: str | os.PathLike[str], explicit: bool = False) -> None:
+        """Load every ``*.py`` drop-in of a checks.d directory (sorted; ``_*.py`` ignored)."""
+        d = Path(directory)
+        if not d.is_dir():
+            if explicit:
+                self.problems.append(PluginProblem(f"checks.d:{d}", str(d), "checks directory does not exist or is not a directory"))
+            return
+        try:
+            files = sorted(p for p in d.iterdir() if p.suffix == ".py" and not p.name.startswith("_"))
+        except OSError as exc:
+            self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"cannot list directory: {exc}"))
+            return
+        for path in files:
+            self.load_dropin(path)
+
+    def load_dropin(self, path: Path) -> None:
+        name = f"checks.d:{path.name}"
+        try:
+            st = path.stat()
+            dst = path.parent.stat()
+        except OSError as exc:
+            self.problems.append(PluginProblem(name, str(path), f"cannot stat: {exc}"))
+            return
+        if st.st_mode & stat.S_IWOTH or dst.st_mode & stat.S_IWOTH and not dst.st_mode & stat.S_ISVTX:
+            what = "file" if st.st_mode & stat.S_IWOTH else "directory"
+            self.problems.append(PluginProblem(name, str(path), f"refused: the {what} is world-writable (anyone could make the doctor run code); chmod o-w {path if what == 'file' else path.parent}"))
+            return
+        mod_name = "qwen_doctor_dropin_" + re.sub(r"\W", "_", f"{path.parent.name}_{path.stem}")
+        try:
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError("not a loadable Python file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)
+        except BaseException as exc:  # SyntaxError, SystemExit in a drop-in, ...
+            sys.modules.pop(mod_name, None)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self.problems.append(PluginProblem(name, str(path), f"failed to import: {type(exc).__name__}: {exc}"))
+            return
+        register = getattr(module, "register", None)
+        if not callable(register):
+            self.problems.append(PluginProblem(name, str(path), "has no register(registry) function"))
+            return
+        self.load_plugin(name, register, str(path))
+
+
+def default_registry(checks_dirs: Sequence[str] = (), *, use_default_dirs: bool = True, disabled: Iterable[str] = ()) -> Registry:
+    """The registry a normal run uses: entry points, default checks.d dirs, then --checks-dir dirs."""
+    reg = Registry()
+    reg.load_entry_points(disabled)
+    seen: set[str] = set()
+    dirs = [(d, False) for d in (DEFAULT_CHECKS_DIRS if use_default_dirs else ())] + [(d, True) for d in checks_dirs]
+    for d, explicit in dirs:
+        key = os.path.realpath(d)
+        if key in seen:
+            continue
+        seen.add(key)
+        reg.load_checks_dir(d, explicit=explicit)
+    return reg

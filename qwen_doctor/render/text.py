@@ -1,0 +1,99 @@
+"""The terminal report: grouped by target and category, fixes under each problem, passes collapsed
+unless verbose. Colour only on a TTY without NO_COLOR; otherwise plain text with the same content."""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+
+from ..model import Result, Status
+from . import RenderOptions, Report
+
+_MARK = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "E"}
+_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim", Status.ERROR: "bold magenta"}
+_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIP: 3, Status.PASS: 4}
+
+
+def _evidence_lines(r: Result, limit: int = 8) -> list[str]:
+    out = []
+    for k, v in list(r.evidence.items())[:limit]:
+        if isinstance(v, (dict, list)) and len(str(v)) > 160:
+            v = str(v)[:157] + "..."
+        out.append(f"{k}: {v}")
+    return out
+
+
+def render_text(report: Report, options: RenderOptions) -> str:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        force_terminal=options.color,
+        no_color=not options.color,
+        color_system="standard" if options.color else None,
+        width=options.width,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+
+    def line(text: str, style: str | None = None, indent: int = 0) -> None:
+        t = Text(" " * indent + text, style=style or "")
+        console.print(t, overflow="fold")
+
+    many = len(report.targets) > 1
+    for note in report.notes:
+        line(note, "italic")
+    for target in report.targets:
+        results = report.results_for(target)
+        head = f"{target.label}"
+        if target.server:
+            ver = target.version_str or "unknown version"
+            head += f": {target.server} {ver}"
+        line(head, "bold underline" if many else "bold")
+        if target.version is not None:
+            line(f"version: {target.version.source}", "dim", 2)
+        if target.launch is not None:
+            line(f"command: {target.launch.display()}", "dim", 2)
+        elif target.url:
+            line(f"url: {target.url}", "dim", 2)
+        if target.model_path:
+            line(f"model: {target.model_path}", "dim", 2)
+        groups: "OrderedDict[str, list[Result]]" = OrderedDict()
+        for r in results:
+            groups.setdefault(r.category, []).append(r)
+        for category, rs in groups.items():
+            console.print()
+            line(category, "bold")
+            shown = [r for r in rs if options.verbose or r.status is not Status.PASS]
+            shown.sort(key=lambda r: _ORDER[r.status])
+            for r in shown:
+                label = f"{_MARK[r.status]} {r.status.value.upper():5} {r.id}"
+                t = Text("  ")
+                t.append(label, style=_STYLE[r.status])
+                t.append("  " + r.summary)
+                if r.ignored_by:
+                    t.append(f"  [{r.ignored_by}]", style="italic")
+                console.print(t, overflow="fold")
+                if r.status in (Status.FAIL, Status.WARN, Status.ERROR) or options.verbose:
+                    for ev in _evidence_lines(r) if options.verbose else ():
+                        line(ev, "dim", 6)
+                if r.fix is not None and r.status in (Status.FAIL, Status.WARN, Status.ERROR):
+                    line(f"fix: {r.fix.text}", "cyan", 6)
+                    for cmd in r.fix.commands:
+                        line(f"$ {cmd}", "cyan", 8)
+                    if r.fix.launch_command:
+                        line("corrected launch command:", "cyan", 8)
+                        line(r.fix.launch_command, "bold cyan", 10)
+            passed = sum(1 for r in rs if r.status is Status.PASS)
+            if passed and not options.verbose:
+                line(f"✓ {passed} passed" + (" (use -v to list)" if passed else ""), "green", 2)
+        console.print()
+    c = report.counts
+    summary = ", ".join(f"{c[s.value]} {s.value}" for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.SKIP))
+    worst = Status.FAIL if c["fail"] else Status.ERROR if c["error"] else Status.WARN if c["warn"] else Status.PASS
+    line(f"Summary: {summary}  ({report.duration_s:.2f} s)", _STYLE[worst])
+    return buf.getvalue()

@@ -1,0 +1,173 @@
+"""Target: one immutable description of the deployment under examination.
+
+Built from a launch command and/or options (``--server``, ``--server-version``, ``--model-path``, ``--host``,
+``--port``, ``--url``). Checks read the target; they never re-parse inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from .flags import FlagTable, ServerVersion, load_table, resolve_server_version
+from .launch import LaunchCommand, LaunchError, model_from, parse_args, split_launch
+
+DEFAULT_PORT = {"sglang": 30000, "vllm": 8000, "tei": 3000}
+# SGLang binds 127.0.0.1 unless told otherwise; vLLM (host None) and TEI bind every interface.
+DEFAULT_HOST = {"sglang": "127.0.0.1", "vllm": "0.0.0.0", "tei": "0.0.0.0"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The deployment under examination."""
+
+    label: str  # how the report titles it: "command line", "pid 4242", "compose.yaml:embed"
+    server: str | None  # sglang | vllm | tei | None (unknown: checks needing it are skipped)
+    version: ServerVersion | None
+    table: FlagTable | None
+    table_note: str
+    launch: LaunchCommand | None
+    model_path: str | None
+    host: str | None  # bind address the server uses (or will use)
+    port: int | None
+    url: str | None  # base URL to probe, e.g. http://127.0.0.1:30000
+    env: Mapping[str, str] = field(default_factory=dict)
+    pid: int | None = None  # the running server process, when discovered
+    listening: tuple[int, ...] = ()  # ports that process listens on
+    source: str = "command line"
+    extra: Mapping[str, Any] = field(default_factory=dict)  # deployment-file facts (probes, ports mapping)
+
+    def option(self, dest: str, default: Any = None) -> Any:
+        """The value of a server option: as given in the launch command, else the table default, else default."""
+        if self.launch is not None and self.launch.parsed is not None and dest in self.launch.parsed.values:
+            return self.launch.parsed.values[dest]
+        if self.table is not None:
+            for spec in self.table.flags:
+                if spec.dest == dest and spec.default is not None:
+                    return spec.default
+        return default
+
+    def given(self, dest: str) -> bool:
+        return self.launch is not None and self.launch.parsed is not None and dest in self.launch.parsed.values
+
+    @property
+    def version_str(self) -> str | None:
+        return self.version.version if self.version else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "source": self.source,
+            "server": self.server,
+            "server_version": self.version_str,
+            "version_source": self.version.source if self.version else None,
+            "flag_table": self.table_note or None,
+            "launch_command": self.launch.display() if self.launch else None,
+            "model_path": self.model_path,
+            "host": self.host,
+            "port": self.port,
+            "url": self.url,
+            "pid": self.pid,
+        }
+
+
+def _parse_url(url: str) -> tuple[str | None, int | None]:
+    if "://" not in url:
+        url = "http://" + url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise LaunchError(f"invalid --url {url!r}: {exc}") from None
+    if not parts.hostname:
+        raise LaunchError(f"invalid --url {url!r}: no host")
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    return parts.hostname, port
+
+
+def build_target(
+    argv: Sequence[str] | None = None,
+    *,
+    server: str | None = None,
+    server_version: str | None = None,
+    model_path: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    url: str | None = None,
+    label: str = "command line",
+    source: str = "command line",
+    pid: int | None = None,
+    listening: Sequence[int] = (),
+    extra: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Target:
+    """Build a Target. Raises LaunchError (a usage error) on input that cannot be understood."""
+    if server is not None and server not in DEFAULT_PORT:
+        raise LaunchError(f"unknown server {server!r}; choose from sglang, vllm, tei")
+    launch: LaunchCommand | None = None
+    if argv:
+        launch = split_launch(argv, server_hint=server)
+        if server is not None and launch.server != server:
+            raise LaunchError(f"--server {server} contradicts the launch command, which starts {launch.server}")
+        server = launch.server
+    version: ServerVersion | None = None
+    table: FlagTable | None = None
+    note = ""
+    if server is not None:
+        version = resolve_server_version(server, server_version)
+        table, note = load_table(server, version.version)
+    if launch is not None and table is not None:
+        launch = parse_args(launch, table)
+    merged_env = dict(env or {})
+    if launch is not None:
+        merged_env.update(launch.env_map)
+
+    # model path: explicit option wins over the launch command (the user says what to examine)
+    lm = model_from(launch) if launch is not None else None
+    model = model_path or lm
+    # host / port: launch command, then explicit options, then server defaults
+    l_host = l_port = None
+    if launch is not None and launch.parsed is not None:
+        vals = launch.parsed.values
+        l_host = vals.get("hostname") if server == "tei" else vals.get("host")
+        p = vals.get("port")
+        if isinstance(p, int) or (isinstance(p, str) and p.isdigit()):
+            l_port = int(p)
+    eff_host = host or l_host or (DEFAULT_HOST.get(server) if server else None)
+    eff_port = port or l_port or (DEFAULT_PORT.get(server) if server else None)
+    if url:
+        u_host, u_port = _parse_url(url)
+        if not host and not l_host:
+            eff_host = u_host
+        if not port and not l_port:
+            eff_port = u_port
+        eff_url = url if "://" in url else "http://" + url
+    elif eff_port:
+        connect = eff_host if eff_host and eff_host not in ("0.0.0.0", "::", "[::]") else "127.0.0.1"
+        if ":" in connect and not connect.startswith("["):
+            connect = f"[{connect}]"
+        eff_url = f"http://{connect}:{eff_port}" if (launch is not None or port or host or pid) else None
+    else:
+        eff_url = None
+    if eff_port is not None and not (0 < eff_port < 65536):
+        raise LaunchError(f"port {eff_port} is out of range (1-65535)")
+    return Target(
+        label=label,
+        server=server,
+        version=version,
+        table=table,
+        table_note=note,
+        launch=launch,
+        model_path=model,
+        host=eff_host,
+        port=eff_port,
+        url=eff_url.rstrip("/") if eff_url else None,
+        env=MappingProxyType(merged_env),
+        pid=pid,
+        listening=tuple(listening),
+        source=source,
+        extra=MappingProxyType(dict(extra or {})),
+    )
