@@ -250,7 +250,7 @@ def _resolve(tok: str, table: FlagTable, server: str) -> tuple[FlagSpec | None, 
     spec = table.lookup(opt)
     if spec is not None:
         return spec, opt, explicit, kind, None, 0
-    if opt.startswith("--"):
+    if opt.startswith("--") and getattr(table, "allow_abbrev", True):
         matches = table.prefix_matches(opt)
         if len(matches) == 1:
             spec = table.lookup(matches[0])
@@ -267,7 +267,16 @@ def _resolve(tok: str, table: FlagTable, server: str) -> tuple[FlagSpec | None, 
     return None, opt, explicit, "unknown", issue, 0
 
 
-def _convert(spec: FlagSpec, raw: str) -> tuple[Any, str | None]:
+# Size suffixes of human_readable_int, as each server's parser reads them (case-sensitive):
+# SGLang: k/M/G/T powers of 1000, Ki/Mi/Gi/Ti powers of 1024 ("32K" is invalid);
+# vLLM: lower case powers of 1000, upper case powers of 1024 ("1k" = 1000, "1K" = 1024).
+_SUFFIXES = {
+    "sglang": {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40},
+    "vllm": {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40},
+}
+
+
+def _convert(spec: FlagSpec, raw: str, server: str = "sglang") -> tuple[Any, str | None]:
     t = (spec.type or "").lower()
     try:
         if t in ("int",):
@@ -275,11 +284,13 @@ def _convert(spec: FlagSpec, raw: str) -> tuple[Any, str | None]:
         if t in ("float",):
             return float(raw), None
         if "human_readable_int" in t:
-            m = re.fullmatch(r"(?i)\s*(\d+(?:\.\d+)?)\s*(k|ki|m|mi|g|gi)?\s*", raw)
-            if not m:
+            if t.endswith("or_auto") and raw.strip() in ("auto", "-1"):
+                return raw.strip(), None
+            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", raw)
+            table = _SUFFIXES.get(server, _SUFFIXES["sglang"])
+            if not m or m.group(2) not in table:
                 raise ValueError(raw)
-            mult = {None: 1, "k": 1000, "ki": 1024, "m": 10**6, "mi": 2**20, "g": 10**9, "gi": 2**30}[(m.group(2) or "").lower() or None]
-            return int(float(m.group(1)) * mult), None
+            return int(float(m.group(1)) * table[m.group(2)]), None
     except ValueError:
         return raw, f"invalid {t} value: {raw!r}"
     return raw, None
@@ -336,7 +347,7 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
                 raw = None
             value = raw
             if raw is not None:
-                value, err = _convert(spec, raw)
+                value, err = _convert(spec, raw, launch.server)
                 if err:
                     issues.append(ParseIssue("bad-type", canonical, start, f"argument {canonical}: {err}", True))
                 if spec.choices and raw not in spec.choices and not err:
