@@ -45,7 +45,20 @@ class Target:
             return self.launch.parsed.values[dest]
         if self.table is not None:
             for spec in self.table.flags:
-                if spec.dest == dest and spec.default is not None:
+                if spec.dest != dest:
+                    continue
+                env_name = getattr(spec, "env", None)  # TEI reads every option from an env var too
+                if env_name and env_name in self.env:
+                    raw = self.env[env_name]
+                    if spec.type == "int":
+                        try:
+                            return int(raw)
+                        except ValueError:
+                            return raw
+                    if spec.type == "bool":
+                        return raw.strip().lower() not in ("false", "0", "no", "")
+                    return raw
+                if spec.default is not None:
                     return spec.default
         return default
 
@@ -127,13 +140,15 @@ def build_target(
 
     # model path: explicit option wins over the launch command (the user says what to examine)
     lm = model_from(launch) if launch is not None else None
+    if server == "tei" and not lm:
+        lm = merged_env.get("MODEL_ID")
     model = model_path or lm
     # host / port: launch command, then explicit options, then server defaults
     l_host = l_port = None
     if launch is not None and launch.parsed is not None:
         vals = launch.parsed.values
         l_host = vals.get("hostname") if server == "tei" else vals.get("host")
-        p = vals.get("port")
+        p = vals.get("port") or (merged_env.get("PORT") if server == "tei" else None)
         if isinstance(p, int) or (isinstance(p, str) and p.isdigit()):
             l_port = int(p)
     eff_host = host or l_host or (DEFAULT_HOST.get(server) if server else None)

@@ -290,3 +290,38 @@ def test_bind_host_default_loopback_passes_on_command_line():
     r = res["launch.bind-host"]
     assert r.evidence["host"] == "127.0.0.1"
     assert r.status in (Status.PASS, Status.WARN)  # WARN only inside a container
+
+
+def test_no_model_on_vllm_serves_a_generator():
+    res, _ = run("vllm serve --runner pooling", "0.33.0")
+    r = res["launch.model-path"]
+    assert r.status is Status.FAIL and "Qwen/Qwen3-0.6B" in r.summary
+
+
+def test_tei_pooling_truncation_and_env_model():
+    res, t = run("text-embeddings-router --model-id /models/Qwen3-Embedding-0.6B --pooling mean --port 8080", "1.9.2")
+    assert t.server == "tei" and t.port == 8080
+    r = res["launch.tei-settings"]
+    assert r.status is Status.FAIL and "last-token" in r.summary and "silently truncated" in r.summary
+    toks = split_command(r.fix.launch_command)
+    assert toks[toks.index("--pooling") + 1] == "last-token" and toks[toks.index("--max-batch-tokens") + 1] == "32768"
+    # TEI reads options from env vars too (MODEL_ID, PORT, MAX_BATCH_TOKENS) as its Docker images do
+    t = build_target(["text-embeddings-router"], server_version="1.9.2", env={"MODEL_ID": "/models/Qwen3-Embedding-0.6B", "PORT": "80"})
+    assert t.model_path == "/models/Qwen3-Embedding-0.6B" and t.port == 80
+    res, _ = run("text-embeddings-router --model-id Qwen/Qwen3-Embedding-0.6B --max-batch-tokens 32768", "1.9.2")
+    assert res["launch.tei-settings"].status is Status.PASS
+    res, _ = run("text-embeddings-router --pooling last-token", "1.8.2")
+    assert res["launch.model-path"].status is Status.FAIL and "bge-large" in res["launch.model-path"].summary
+    # TEI (clap) takes no abbreviations
+    res, _ = run("text-embeddings-router --model-id Qwen/Qwen3-Embedding-0.6B --max-batch 32768", "1.9.2")
+    assert res["launch.unknown-flags"].status is Status.FAIL
+
+
+def test_fp16_on_8b_warns():
+    res, _ = run("vllm serve /models/Qwen3-Embedding-8B --runner pooling --dtype float16", "0.33.0")
+    r = res["launch.dtype"]
+    assert r.status is Status.WARN and "NaN" in r.summary and "--dtype bfloat16" in r.fix.launch_command
+    res, _ = run("text-embeddings-router --model-id /models/Qwen3-Embedding-8B", "1.9.2")
+    assert res["launch.dtype"].status is Status.WARN and "float32" in res["launch.dtype"].fix.launch_command
+    res, _ = run("vllm serve /models/Qwen3-Embedding-0.6B --runner pooling --dtype float16", "0.33.0")
+    assert res["launch.dtype"].status is Status.PASS

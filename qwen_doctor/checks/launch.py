@@ -418,8 +418,20 @@ def check_model_path(ctx: "Context") -> Outcome:
     t = ctx.target
     mp = t.model_path
     if not mp:
-        opt = {"sglang": "--model-path", "vllm": "a model argument (vllm serve MODEL)", "tei": "--model-id"}.get(t.server or "", "a model")
-        return Outcome.fail(f"no model given: the server needs {opt}", Fix(f"Add {opt}."))
+        v = t.version_str
+        if t.server == "vllm":
+            default = "facebook/opt-125m" if v is not None and not version_at_least(v, "0.10.0") else "Qwen/Qwen3-0.6B"
+            return Outcome.fail(
+                f"no model given: vLLM then serves its default model {default}, a text generator, not Qwen3-Embedding",
+                Fix("Name the model: vllm serve /models/Qwen3-Embedding-0.6B (or --model)."),
+            )
+        if t.server == "tei" and (v is None or not version_at_least(v, "1.9.0")):
+            return Outcome.fail(
+                "no --model-id (nor MODEL_ID): TEI before 1.9 then silently serves its default BAAI/bge-large-en-v1.5; 1.9 and later refuse to start",
+                Fix("Add --model-id /models/Qwen3-Embedding-0.6B (or set MODEL_ID)."),
+            )
+        opt = {"sglang": "--model-path", "tei": "--model-id"}.get(t.server or "", "a model")
+        return Outcome.fail(f"no model given: the server stops at start-up asking for {opt}", Fix(f"Add {opt}."))
     served = t.option("served_model_name")
     if isinstance(served, list):
         served = served[0] if served else None
@@ -598,6 +610,86 @@ def check_bind_host(ctx: "Context") -> Outcome:
     return Outcome.passed(f"binds {host} ({how}): reachable from this host only; use {opt} 0.0.0.0 for remote clients", host=host)
 
 
+def check_dtype(ctx: "Context") -> Outcome:
+    """What it checks: the dtype the server will run Qwen3-Embedding in.
+
+    Why it matters: Qwen3-Embedding-8B in float16 returns NaN embeddings for some inputs (e.g. text starting with
+    "import"; QwenLM/Qwen3-Embedding#164, ollama#12921: "json: unsupported value: NaN"). The checkpoints are bfloat16,
+    and `--dtype auto` keeps bf16 on SGLang and vLLM. TEI has no bf16 on its candle backend and defaults to float16 on
+    CUDA, so TEI needs `--dtype float32` for the 8B model.
+
+    How to fix: SGLang/vLLM: `--dtype bfloat16` (or drop --dtype); TEI: `--dtype float32`.
+    """
+    t = ctx.target
+    dtype = t.option("dtype")
+    cfg = read_config(t.model_path) or {}
+    from ..modelfiles import variant_of
+
+    variant = variant_of(cfg) if cfg else None
+    if variant is None and t.model_path and "8B" in t.model_path:
+        variant = "8B"
+    half = dtype in ("half", "float16", "fp16")
+    if t.server == "tei":
+        if variant == "8B" and dtype != "float32":
+            how = f"--dtype {dtype}" if dtype else "the default float16 on CUDA"
+            return Outcome.warn(
+                f"Qwen3-Embedding-8B on TEI with {how}: float16 gives NaN embeddings for some inputs, and TEI has no bf16",
+                _launch_fix(t, "Run the 8B model in float32 on TEI.", set_options={"--dtype": "float32"}, applicability=Applicability.UNSAFE),
+                dtype=dtype, variant=variant,
+            )
+        return Outcome.passed(f"dtype {dtype or 'default'} for {variant or 'this model'}", dtype=dtype, variant=variant)
+    if half and variant == "8B":
+        return Outcome.warn(
+            f"--dtype {dtype} on Qwen3-Embedding-8B: float16 gives NaN embeddings for some inputs; the checkpoint is bfloat16",
+            _launch_fix(t, "Use bfloat16 (the checkpoint's dtype).", set_options={"--dtype": "bfloat16"}),
+            dtype=dtype, variant=variant,
+        )
+    return Outcome.passed(f"dtype {dtype or 'auto'}" + (f" for {variant}" if variant else ""), dtype=dtype, variant=variant)
+
+
+def check_tei_settings(ctx: "Context") -> Outcome:
+    """What it checks: TEI settings that silently change Qwen3-Embedding's vectors: pooling, truncation, version.
+
+    Why it matters: Qwen3-Embedding pools the last token; `--pooling mean` (or `cls`) gives healthy-looking but useless
+    vectors. TEI >= 1.9 truncates inputs silently at `--max-batch-tokens` (16384 by default) although the model takes
+    32768 (auto-truncate is on by default), which also cuts the end token the model pools on; TEI <= 1.8.2 hangs on
+    such inputs instead. TEI 1.7.2 gave non-deterministic and batch-vs-single inconsistent Qwen3 embeddings (fixed in
+    1.7.3/1.7.4).
+
+    How to fix: `--pooling last-token` (or leave it to 1_Pooling/config.json); `--max-batch-tokens` at least the model's
+    context length (32768 for 0.6B) or accept truncation knowingly; TEI >= 1.7.4.
+    """
+    t = ctx.target
+    v = t.version_str
+    problems, set_opts = [], {}
+    pooling = t.option("pooling")
+    if pooling and pooling != "last-token":
+        problems.append(f"--pooling {pooling}: Qwen3-Embedding is trained for last-token pooling; other pooling gives useless vectors")
+        set_opts["--pooling"] = "last-token"
+    cfg = read_config(t.model_path) or {}
+    ctx_len = cfg.get("max_position_embeddings") or 32768
+    mbt = t.option("max_batch_tokens", 16384)
+    auto = t.option("auto_truncate")
+    if auto is None:
+        auto = v is None or version_at_least(v, "1.9.0")
+    if isinstance(auto, str):
+        auto = auto.lower() not in ("false", "0")
+    if isinstance(mbt, int) and mbt < ctx_len:
+        if auto:
+            problems.append(f"--max-batch-tokens {mbt} < the model's {ctx_len} tokens with auto-truncate on: inputs longer than {mbt} tokens are silently truncated (their end token is cut)")
+        elif v is not None and not version_at_least(v, "1.8.3"):
+            problems.append(f"--max-batch-tokens {mbt} < the model's {ctx_len} tokens: TEI {v} hangs on inputs longer than {mbt} tokens (TEI #723, fixed in 1.8.3)")
+        else:
+            problems.append(f"--max-batch-tokens {mbt} < the model's {ctx_len} tokens with auto-truncate off: TEI refuses to start")
+        set_opts["--max-batch-tokens"] = str(ctx_len)
+    if v is not None and not version_at_least(v, "1.7.4"):
+        problems.append(f"TEI {v} gives non-deterministic / batch-inconsistent Qwen3 embeddings (fixed in 1.7.3-1.7.4): upgrade to >= 1.7.4")
+    if not problems:
+        return Outcome.passed("pooling, truncation and version fit Qwen3-Embedding", max_batch_tokens=mbt, auto_truncate=auto)
+    status = Outcome.fail if pooling and pooling != "last-token" else Outcome.warn
+    return status("; ".join(problems), _launch_fix(t, "; ".join(problems), set_options=set_opts, applicability=Applicability.UNSAFE), max_batch_tokens=mbt, auto_truncate=auto)
+
+
 def register(registry: "Registry") -> None:
     """Built-in plugin: launch-command checks."""
     add = registry.check
@@ -614,3 +706,5 @@ def register(registry: "Registry") -> None:
     add("launch.context-length", "Context length within the model's maximum", "launch", applies=_server_in("sglang", "vllm"))(check_context_length)
     add("launch.served-model-name", "Served model name accepted by SGLang", "launch", applies=_server_in("sglang"))(check_served_name)
     add("launch.bind-host", "Bind address reachable by clients", "launch", severity=Status.WARN, applies=any_server)(check_bind_host)
+    add("launch.dtype", "dtype safe for the model (no fp16 NaN on 8B)", "launch", severity=Status.WARN, applies=any_server)(check_dtype)
+    add("launch.tei-settings", "TEI pooling, truncation and version", "launch", applies=_server_in("tei"))(check_tei_settings)
