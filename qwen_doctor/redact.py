@@ -23,11 +23,13 @@ SECRET_OPTIONS = (
     "--access-token",
 )
 _SECRET_ENV = re.compile(r"(?i)^[A-Z0-9_]*(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY)[A-Z0-9_]*$")
+# evidence keys that hold a secret (not "tokenizer_class", "max_tokens", ...)
+_SECRET_KEY = re.compile(r"(?i)^(?:[a-z0-9]+[_-])*(?:token|secret|password|passwd|api[_-]?key|apikey|access[_-]?key|private[_-]?key|authorization)$")
 _TEXT_PATTERNS = (
     # --api-key value / --api-key=value (and friends)
     (re.compile(r"(?i)(--(?:admin-)?api[-_]key|--hf[-_](?:api[-_])?token|--token|--password|--secret)([= ]+)(\"[^\"]*\"|'[^']*'|\S+)"), r"\1\2" + REDACTED),
     (re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer\s+|basic\s+|token\s+)?\S+"), r"\1\2" + REDACTED),
-    (re.compile(r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|API_KEY)[A-Z0-9_]*=)(\S+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|API_KEY)=)(\S+)"), r"\1" + REDACTED),
     (re.compile(r"\b(hf_[A-Za-z0-9]{10,})"), REDACTED),
     (re.compile(r"\b(sk-[A-Za-z0-9_\-]{10,})"), REDACTED),
     (re.compile(r"(?i)(https?://[^/\s:@]+:)([^@\s/]+)(@)"), r"\1" + REDACTED + r"\3"),
@@ -86,7 +88,7 @@ def redact_obj(obj: Any, secrets: Iterable[str] = ()) -> Any:
     if isinstance(obj, Mapping):
         out = {}
         for k, v in obj.items():
-            if isinstance(k, str) and (k.lower() in ("authorization", "api_key", "api-key", "token", "password") or _SECRET_ENV.match(k)):
+            if isinstance(k, str) and _SECRET_KEY.match(k):
                 out[k] = REDACTED if v else v
             else:
                 out[k] = redact_obj(v, secrets)

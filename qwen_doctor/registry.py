@@ -34,6 +34,8 @@ ENTRY_POINT_GROUP = "qwen_doctor.checks"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("launch", "qwen_doctor.checks.launch:register"),
     ("host", "qwen_doctor.checks.host:register"),
+    ("model", "qwen_doctor.checks.model:register"),
+    ("probe", "qwen_doctor.checks.probe:register"),
 )
 DEFAULT_CHECKS_DIRS = ("./checks.d", "/etc/qwen-doctor/checks.d")
 _ID = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")

@@ -38,6 +38,7 @@ class Target:
     listening: tuple[int, ...] = ()  # ports that process listens on
     source: str = "command line"
     extra: Mapping[str, Any] = field(default_factory=dict)  # deployment-file facts (probes, ports mapping)
+    url_source: str | None = None  # "url" (--url), "process" (a running server), "launch" (its command), "options" (--host/--port)
 
     def option(self, dest: str, default: Any = None) -> Any:
         """The value of a server option: as given in the launch command, else the table default, else default."""
@@ -185,4 +186,5 @@ def build_target(
         listening=tuple(listening),
         source=source,
         extra=MappingProxyType(dict(extra or {})),
+        url_source=("url" if url else "process" if pid is not None else "launch" if launch is not None else "options") if eff_url else None,
     )
