@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("launch", "qwen_doctor.checks.launch:register"),
     ("host", "qwen_doctor.checks.host:register"),
     ("model", "qwen_doctor.checks.model:register"),
+    ("gpu", "qwen_doctor.checks.gpu:register"),
     ("probe", "qwen_doctor.checks.probe:register"),
 )
 DEFAULT_CHECKS_DIRS = ("./checks.d", "/etc/qwen-doctor/checks.d")

@@ -238,11 +238,21 @@ class Runner:
         if applies is not True:
             reason = applies if isinstance(applies, str) and applies else "does not apply to this target"
             return Outcome.skip(reason)
-        blockers = []
+        blockers: list[Result] = []
         for k in job.deps:
             r = jobs[k].result
             if r is not None and r.status not in (Status.PASS, Status.WARN):
-                blockers.append(f"{r.id} ({r.status.value})")
-        if blockers:
-            return Outcome.skip("blocked by " + ", ".join(blockers), blocked_by=tuple(b.split(" ")[0] for b in blockers))
-        return None
+                blockers.append(r)
+        if not blockers:
+            return None
+        # name the root cause, not a chain: a SKIP blocked by a SKIP points at what blocked that one
+        roots: dict[str, Result] = {}
+        for r in blockers:
+            while r.status is Status.SKIP and r.blocked_by:
+                up = next((jobs[k].result for k in range(len(jobs)) if jobs[k].target is job.target and jobs[k].check.id == r.blocked_by[0] and jobs[k].result is not None), None)
+                if up is None:
+                    break
+                r = up
+            roots.setdefault(r.id, r)
+        text = "; ".join(f"{r.id} ({r.status.value}): {r.summary}" if r.status is Status.SKIP else f"{r.id} ({r.status.value})" for r in roots.values())
+        return Outcome.skip("blocked by " + text, blocked_by=tuple(roots))
