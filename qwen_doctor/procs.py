@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,13 +47,48 @@ class Listener:
     family: int
 
 
+_CACHE_TTL = 2.0
+_cache: tuple[float, list] | None = None
+_scopes = 0
+_cache_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def shared_socket_scan():
+    """Within one run, port checks of many targets share one socket scan (at most 2 s old)."""
+    global _scopes, _cache
+    with _cache_lock:
+        _scopes += 1
+    try:
+        yield
+    finally:
+        with _cache_lock:
+            _scopes -= 1
+            if _scopes == 0:
+                _cache = None
+
+
+def _tcp_connections() -> list:
+    import psutil
+
+    global _cache
+    with _cache_lock:
+        now = time.monotonic()
+        if _scopes and _cache is not None and now - _cache[0] < _CACHE_TTL:
+            return _cache[1]
+        conns = psutil.net_connections(kind="tcp")
+        if _scopes:
+            _cache = (now, conns)
+        return conns
+
+
 def listeners(port: int | None = None) -> tuple[list[Listener], str | None]:
     """TCP sockets in LISTEN state (optionally on one port). Returns (listeners, note when incomplete)."""
     import psutil
 
     note = None
     try:
-        conns = psutil.net_connections(kind="tcp")
+        conns = _tcp_connections()
     except (psutil.AccessDenied, PermissionError):
         return [], "this user may not list sockets (psutil AccessDenied); run as root to name holders"
     out = []

@@ -36,6 +36,11 @@ _TEXT_PATTERNS = (
 )
 
 
+def is_secret_env(name: str) -> bool:
+    """Whether an environment variable name looks like it holds a secret (HF_TOKEN, VLLM_API_KEY, ...)."""
+    return bool(_SECRET_ENV.match(name))
+
+
 def is_secret_option(opt: str) -> bool:
     name = opt.split("=", 1)[0].replace("_", "-").lower()
     return any(name == s or (len(name) > 4 and s.startswith(name) and s != "--token") for s in SECRET_OPTIONS)

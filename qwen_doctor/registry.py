@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("model", "qwen_doctor.checks.model:register"),
     ("gpu", "qwen_doctor.checks.gpu:register"),
     ("probe", "qwen_doctor.checks.probe:register"),
+    ("deploy", "qwen_doctor.checks.deploy:register"),
 )
 DEFAULT_CHECKS_DIRS = ("./checks.d", "/etc/qwen-doctor/checks.d")
 _ID = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")

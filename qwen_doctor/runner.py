@@ -23,7 +23,7 @@ from .target import Target
 MAX_WORKERS = 32
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
     target: Target
     check: Check
@@ -126,6 +126,12 @@ class Runner:
         return [c for c in checks if c.id in chosen]
 
     def run(self, targets: Sequence[Target]) -> list[Result]:
+        from .procs import shared_socket_scan
+
+        with shared_socket_scan():
+            return self._run(targets)
+
+    def _run(self, targets: Sequence[Target]) -> list[Result]:
         checks = self._checks()
         jobs: list[_Job] = []
         for t in targets:
@@ -237,7 +243,7 @@ class Runner:
             return Outcome.error(f"applicability test crashed: {_one_line(exc)}")
         if applies is not True:
             reason = applies if isinstance(applies, str) and applies else "does not apply to this target"
-            return Outcome.skip(reason)
+            return Outcome.skip(reason, not_applicable=True)
         blockers: list[Result] = []
         for k in job.deps:
             r = jobs[k].result

@@ -84,6 +84,9 @@ class Target:
             "port": self.port,
             "url": self.url,
             "pid": self.pid,
+            "listening": list(self.listening),
+            "deploy_kind": self.extra.get("deploy_kind"),
+            "notes": list(self.extra.get("notes") or ()),
         }
 
 

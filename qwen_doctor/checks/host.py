@@ -190,6 +190,8 @@ def check_port(ctx: "Context") -> Outcome:
 def _applies(t: "Target") -> bool | str:
     if t.port is None:
         return "no port known (give a launch command, --port or --host)"
+    if t.extra.get("deploy_kind") in ("kubernetes", "compose"):
+        return "the server runs in a container from a deployment file; its port is checked inside the container, not on this host"
     if t.launch is None and t.pid is None:
         return "no server to start here (a URL or model path alone); the port check is for a server about to start on this host"
     return True

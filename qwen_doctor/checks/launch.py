@@ -101,6 +101,8 @@ def _versions_with(server: str, opt: str) -> tuple[str, ...]:
 
 def _launch_fix(t: "Target", text: str, *, drop=(), set_options=None, replace_tokens=None, applicability=Applicability.SAFE) -> Fix:
     cmd = t.launch.edited(drop=drop, set_options=set_options or {}, replace_tokens=replace_tokens or {}) if t.launch else None
+    if t.extra.get("entrypoint_problem"):
+        cmd = None  # the command itself is mis-assembled (see deploy.entrypoint); an edited copy would mislead
     return Fix(text, launch_command=cmd, applicability=applicability)
 
 
@@ -280,6 +282,9 @@ def check_flag_values(ctx: "Context") -> Outcome:
     """
     t = ctx.target
     issues = _issues(t, "missing-value", "bad-choice", "bad-type", "extra-positional", "bad-value")
+    runtime = tuple(t.extra.get("runtime_vars") or ())
+    if runtime:  # values filled in at run time ($POD_INDEX, $(VAR), ${VAR}) cannot be judged here
+        issues = [i for i in issues if not any(v and v in i.message for v in runtime) and "$" not in i.message]
     if not issues:
         return Outcome.passed("every option value is well-formed")
     from ..launch import Occurrence
@@ -598,7 +603,13 @@ def check_bind_host(ctx: "Context") -> Outcome:
     if not loopback:
         return Outcome.passed(f"binds {host}", host=host)
     given = t.given("host") or t.given("hostname")
-    in_container = os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or t.source not in ("command line", "process")
+    kind = t.extra.get("deploy_kind")
+    if kind in ("compose", "kubernetes"):
+        in_container = not t.extra.get("host_network")
+    elif kind is not None or t.pid is not None:
+        in_container = False  # a systemd unit or a process seen on this host
+    else:
+        in_container = os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")
     how = "set by --host" if given else f"the {t.server} default"
     opt = "--hostname" if t.server == "tei" else "--host"
     if in_container:
