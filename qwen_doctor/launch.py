@@ -322,7 +322,7 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
             # unknown/ambiguous: argparse lists it (and a following bare token) as unrecognized. Treat a following
             # non-option token as its value for a clearer diagnosis, unless it can still be the positional model.
             i += 1
-            pos_open = _positional_for(launch, table) is not None and not positionals
+            pos_open = _positional_for(launch, table) is not None and not positionals and (launch.server != "sglang" or i == 1)
             if explicit is None and i < len(args) and not _looks_like_option(args[i]) and not pos_open:
                 i += 1
             continue
@@ -369,7 +369,8 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
     # positionals
     pos_name = _positional_for(launch, table)
     for n, (idx, tok) in enumerate(positionals):
-        if n == 0 and pos_name:
+        # `sglang serve MODEL` counts the model as positional only right after `serve` (_normalize_positional_model_path)
+        if n == 0 and pos_name and (launch.server != "sglang" or idx == 0):
             values[pos_name] = tok
             occs.append(Occurrence(idx, 1, "", None, pos_name, tok, "positional"))
         else:

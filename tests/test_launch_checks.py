@@ -325,3 +325,10 @@ def test_fp16_on_8b_warns():
     assert res["launch.dtype"].status is Status.WARN and "float32" in res["launch.dtype"].fix.launch_command
     res, _ = run("vllm serve /models/Qwen3-Embedding-0.6B --runner pooling --dtype float16", "0.33.0")
     assert res["launch.dtype"].status is Status.PASS
+
+
+def test_doctor_option_after_the_double_dash_is_explained():
+    res, t = run("sglang serve --model-path /m/Qwen3-Embedding-0.6B --is-embedding --server-version 0.5.23", "0.5.23")
+    assert t.model_path == "/m/Qwen3-Embedding-0.6B"  # '0.5.23' is not taken as the positional model
+    r = res["launch.unknown-flags"]
+    assert r.status is Status.FAIL and "qwen-doctor option" in r.fix.text and "before the --" in r.fix.text

@@ -67,6 +67,14 @@ KNOWN_MISTAKES: dict[str, dict[str, tuple[str | None, str]]] = {
 }
 
 
+# qwen-doctor's own options that users put after `--` by mistake (and no server has)
+DOCTOR_OPTIONS = frozenset({
+    "--server", "--server-version", "--url", "--format", "--output", "--fail-on", "--deadline", "--checks-dir",
+    "--select", "--ignore", "--model-name", "--expect-dim", "--requests", "--concurrency", "--as-user", "--samples",
+    "--deep", "--offline", "--from", "--verbose",
+})
+
+
 def _server_in(*servers: str):
     def applies(t: "Target") -> bool | str:
         if t.launch is None:
@@ -204,6 +212,8 @@ def check_unknown_flags(ctx: "Context") -> Outcome:
                 lines.append(f"{written}: {why}" + (f" -> {repl}" if repl and repl not in why else ""))
                 if repl:
                     set_opts.setdefault(repl, None if _nargs0(t, repl) else _value_after(t, issue.index))
+        elif written in DOCTOR_OPTIONS:
+            lines.append(f"{written} is a qwen-doctor option, not a {t.server} one: put it before the -- (qwen-doctor check {written} ... -- <launch command>)")
         elif other:
             lines.append(f"{written} is not accepted by {t.server} {t.table.version if t.table else ''} (exists in {other[0]}..{other[-1]})")
         else:

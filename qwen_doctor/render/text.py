@@ -68,13 +68,33 @@ def render_text(report: Report, options: RenderOptions) -> str:
         for category, rs in groups.items():
             console.print()
             line(category, "bold")
-            shown = [r for r in rs if options.verbose or r.status is not Status.PASS]
+            # without -v: passes are counted, not listed; SKIPs that only say "not applicable" or "blocked by X"
+            # are folded into a count on X's line, so one missing driver reads as one line, not seven
+            folded: dict[str, int] = {}
+            quiet = 0
+            shown = []
+            for r in rs:
+                if options.verbose:
+                    shown.append(r)
+                elif r.status is Status.PASS:
+                    continue
+                elif r.status is Status.SKIP and r.blocked_by:
+                    folded[r.blocked_by[0]] = folded.get(r.blocked_by[0], 0) + 1
+                elif r.status is Status.SKIP and r.evidence.get("not_applicable"):
+                    quiet += 1
+                else:
+                    shown.append(r)
+            shown_ids = {r.id for r in shown}
+            for root in [k for k in folded if k not in shown_ids]:
+                quiet += folded.pop(root)
             shown.sort(key=lambda r: _ORDER[r.status])
             for r in shown:
                 label = f"{_MARK[r.status]} {r.status.value.upper():5} {r.id}"
                 t = Text("  ")
                 t.append(label, style=_STYLE[r.status])
                 t.append("  " + r.summary)
+                if folded.get(r.id):
+                    t.append(f"  (+{folded[r.id]} dependent check{'s' if folded[r.id] > 1 else ''} skipped)", style="dim")
                 if r.ignored_by:
                     t.append(f"  [{r.ignored_by}]", style="italic")
                 console.print(t, overflow="fold")
@@ -89,8 +109,11 @@ def render_text(report: Report, options: RenderOptions) -> str:
                         line("corrected launch command:", "cyan", 8)
                         line(r.fix.launch_command, "bold cyan", 10)
             passed = sum(1 for r in rs if r.status is Status.PASS)
-            if passed and not options.verbose:
-                line(f"✓ {passed} passed" + (" (use -v to list)" if passed else ""), "green", 2)
+            if (passed or quiet) and not options.verbose:
+                bits = [f"✓ {passed} passed"] if passed else []
+                if quiet:
+                    bits.append(f"{quiet} not applicable or skipped")
+                line(", ".join(bits) + " (use -v to list)", "green" if passed else "dim", 2)
         console.print()
     c = report.counts
     summary = ", ".join(f"{c[s.value]} {s.value}" for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.SKIP))
