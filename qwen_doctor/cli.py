@@ -1,25 +1,44 @@
-"""The command line: ``qwen-doctor check|explain|checks``.
+"""The command line: ``qwen-doctor check|serve|config|checks|explain``.
 
 Exit codes: 0 no FAIL or ERROR (and no WARN with --fail-on warn); 1 a FAIL or ERROR (or WARN with
---fail-on warn); 2 usage error (bad option, bad launch command, bad input file); 3 internal error.
+--fail-on warn); 2 usage error (bad option, bad launch command, bad input or config file); 3 internal error.
+
+The options of ``check``, ``serve`` and ``config`` are generated from the settings table in config.py, so
+every setting has one flag, one environment variable and one config-file key, resolved with the
+precedence flag > environment > config file > default. Every option defaults to None ("not given") and
+the value is taken from the resolved settings. Heavy modules are imported inside the commands only.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import typer
 
 from . import __version__
 from .model import ExitCode, exit_code_for
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Setting, Settings
+    from .context import RunOptions
+    from .registry import Registry
+    from .render import Report
+    from .selection import Selector
+    from .target import Target
+
 EXIT_CODES_HELP = (
     "Exit codes: 0 = no FAIL or ERROR; 1 = at least one FAIL or ERROR (or WARN with --fail-on warn); "
-    "2 = usage error (bad option, launch command or input file); 3 = internal error of the doctor."
+    "2 = usage error (bad option, launch command, input or config file); 3 = internal error of the doctor."
+)
+PRECEDENCE_HELP = (
+    "Every option can also be set with an environment variable QWEN_DOCTOR_<NAME> or in ./qwen-doctor.toml "
+    "(or [tool.qwen-doctor] in ./pyproject.toml, or --config FILE); precedence: flag > environment > file > "
+    "default. 'qwen-doctor config' shows the effective settings and where each came from."
 )
 
 app = typer.Typer(
@@ -30,6 +49,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+HELP = {"help_option_names": ["-h", "--help"]}
 
 
 class UsageError(Exception):
@@ -47,10 +67,10 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True, context_settings=HELP)
 def _root(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version_callback, is_eager=True, help="Print the version and exit."),
 ) -> None:
     if ctx.invoked_subcommand is None:
         sys.stdout.write(ctx.get_help() + "\n")
@@ -66,11 +86,26 @@ def _use_color(stream) -> bool:
 
 
 def write_output(path: str, text: str) -> None:
-    """Write the report atomically (temp file in the same directory, then rename)."""
+    """Write the report atomically: a temp file in the same directory, fsync, then rename over FILE.
+
+    A reader (node_exporter's textfile collector, a CI step) sees the old file or the new one, never half
+    of one. The temp file's name starts with a dot and does not end in .prom, so collectors skip it.
+    The new file keeps the old one's permissions, else 0666 less the umask.
+    """
+    import secrets as _secrets
+
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}-{_secrets.token_hex(4)}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, os.stat(p).st_mode & 0o7777)
+        except OSError:
+            pass
         os.replace(tmp, p)
     except OSError as exc:
         try:
@@ -80,106 +115,239 @@ def write_output(path: str, text: str) -> None:
         raise UsageError(f"cannot write --output {path}: {exc.strerror or exc}") from None
 
 
-@app.command(
-    context_settings={"help_option_names": ["-h", "--help"]},
-    epilog=EXIT_CODES_HELP,
-)
-def check(
-    launch: Optional[List[str]] = typer.Argument(None, metavar="[-- LAUNCH COMMAND...]", help="The server launch command to examine, after --."),
-    server: Optional[str] = typer.Option(None, "--server", help="Server kind: sglang, vllm or tei (else from the launch command)."),
-    server_version: Optional[str] = typer.Option(None, "--server-version", help="Server version (else the installed distribution, else the newest known)."),
-    model_path: Optional[str] = typer.Option(None, "--model-path", help="Model directory (or HF repo id) to examine."),
-    host: Optional[str] = typer.Option(None, "--host", help="Bind address the server uses."),
-    port: Optional[int] = typer.Option(None, "--port", help="Port the server uses."),
-    url: Optional[str] = typer.Option(None, "--url", help="Base URL of a running server to probe, e.g. http://127.0.0.1:30000."),
-    fmt: str = typer.Option("text", "--format", "-f", help="Output format: text or json."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE (atomically) instead of stdout."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing checks and evidence too."),
-    fail_on: str = typer.Option("fail", "--fail-on", help="Exit 1 on: fail (FAIL or ERROR) or warn (also WARN)."),
-    deadline: Optional[float] = typer.Option(None, "--deadline", help="Global deadline in seconds; unfinished checks become ERROR."),
-    checks_dir: Optional[List[str]] = typer.Option(None, "--checks-dir", help="Extra directory of drop-in checks (repeatable)."),
-    select: Optional[List[str]] = typer.Option(None, "--select", help="Run only these checks: ID, ID prefix or category (repeatable)."),
-    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Demote FAIL to WARN for these checks (ID, prefix or category); recorded, never hidden."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", help="API key for the live probe (redacted in every output)."),
-    model_name: Optional[str] = typer.Option(None, "--model-name", help="Model name clients send (compared with the served name)."),
-    expect_dim: Optional[int] = typer.Option(None, "--expect-dim", help="Expected embedding dimension (else from the model variant)."),
-    requests: int = typer.Option(20, "--requests", help="Number of small requests for the latency probe."),
-    concurrency: int = typer.Option(1, "--concurrency", help="Concurrent requests in the latency probe."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Per-request read timeout of the live probe, seconds."),
-    as_user: Optional[str] = typer.Option(None, "--as-user", help="User the server runs as (file permission checks)."),
-    samples: Optional[str] = typer.Option(None, "--samples", help="File of sample inputs (a text per line, or JSONL with a text field)."),
-    deep: bool = typer.Option(False, "--deep", help="Also run expensive checks (GPU trial allocation)."),
-    offline: bool = typer.Option(False, "--offline", help="Never touch the network: live-probe checks are skipped."),
-) -> None:
-    """Examine a deployment (a launch command after --, a running server, a model directory) and report."""
-    from .context import RunOptions
+# ------------------------------------------------------------------------------------------------
+# settings-driven commands: the typer parameters are generated from config.SETTINGS
+
+_KIND_TYPE: Dict[str, Any] = {
+    "str": Optional[str],
+    "path": Optional[str],
+    "choice": Optional[str],
+    "int": Optional[int],
+    "float": Optional[float],
+    "bool": Optional[bool],
+    "list": Optional[List[str]],
+    "paths": Optional[List[str]],
+}
+
+
+def _option_param(s: "Setting") -> inspect.Parameter:
+    decls = list(s.flags)
+    if s.kind == "bool":
+        decls[0] = f"{s.flags[0]}/--no-{s.flags[0][2:]}"
+    help_text = f"{s.help} [env {s.env}]"
+    if s.default not in (None, (), False):
+        help_text += f" [default: {s.default}]"
+    kwargs: Dict[str, Any] = {"help": help_text, "show_default": False}
+    if s.metavar and s.kind != "bool":
+        kwargs["metavar"] = s.metavar
+    elif s.choices:
+        kwargs["metavar"] = "{" + ",".join(s.choices) + "}"
+    return inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, *decls, **kwargs), annotation=_KIND_TYPE[s.kind])
+
+
+def _config_param() -> inspect.Parameter:
+    opt = typer.Option(None, "--config", metavar="FILE", help="Config file (else $QWEN_DOCTOR_CONFIG, ./qwen-doctor.toml, or [tool.qwen-doctor] in ./pyproject.toml).")
+    return inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=Optional[str])
+
+
+def _launch_param() -> inspect.Parameter:
+    arg = typer.Argument(None, metavar="[-- LAUNCH COMMAND...]", help="The server launch command to examine, after -- (env QWEN_DOCTOR_LAUNCH, file key launch: one string).", show_default=False)
+    return inspect.Parameter("launch", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=arg, annotation=Optional[List[str]])
+
+
+def _settings_command(name: str, help_text: str, command: str, body: Callable[[Dict[str, Any]], None], *, launch: bool = True, extra: tuple = ()) -> None:
+    """Register a typer command whose options are the settings of ``command`` (plus --config and extras)."""
+    from .config import settings_for
+
+    positional = [p for p in extra if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    params = positional + ([_launch_param()] if launch else [])
+    params.append(_config_param())
+    params += [_option_param(s) for s in settings_for(command) if s.flags]
+    params += [p for p in extra if p not in positional]
+
+    def cmd(**kw: Any) -> None:
+        body(kw)
+
+    cmd.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    cmd.__annotations__ = {p.name: p.annotation for p in params}
+    cmd.__name__ = f"{name}_command"
+    cmd.__doc__ = help_text
+    app.command(name, help=help_text + "\n\n" + PRECEDENCE_HELP, epilog=EXIT_CODES_HELP, context_settings=HELP)(cmd)
+
+
+def _resolve(kw: Dict[str, Any], command: str) -> "Settings":
+    """The effective settings from the flags given (None = not given), the environment and the config file."""
+    from .config import ConfigError, resolve, settings_for
+
+    flags = {s.name: kw.get(s.name) for s in settings_for(command)}
+    if "launch" in flags:
+        flags["launch"] = tuple(kw["launch"]) if kw.get("launch") else None
+    try:
+        return resolve(flags, config=kw.get("config"))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _from(settings: "Settings", name: str) -> str:
+    """' (from QWEN_DOCTOR_X)' when a value did not come from the command line, for error messages."""
+    v = settings.get(name)
+    return "" if v.source in ("flag", "default") else f" (from {v.where})"
+
+
+# ------------------------------------------------------------------------------------------------
+# shared by check and serve
+
+
+def _build_targets(settings: "Settings") -> "tuple[list[Target], list[str]]":
+    """The targets of one run and run-level notes, from the settings. Raises UsageError.
+
+    The one place targets are built for ``check`` and ``serve`` (serve calls it before every run, so a
+    target discovered from the host is current). Extend it here for discovery and ``--from FILE``.
+    """
     from .launch import LaunchError
-    from .registry import default_registry
-    from .render import OutputFormat, RenderOptions, Report
-    from .runner import Runner, problem_results
-    from .selection import Selector, apply_ignores
     from .target import build_target
 
+    opts = dict(
+        server=settings.server,
+        server_version=settings.server_version,
+        model_path=settings.model_path,
+        host=settings.host,
+        port=settings.port,
+        url=settings.url,
+    )
+    if settings.as_user:
+        from .checks.model import resolve_user
+
+        problem = resolve_user(settings.as_user)
+        if isinstance(problem, str):
+            raise UsageError(f"--as-user: {problem}{_from(settings, 'as_user')}")
+    if settings.samples and not os.path.isfile(settings.samples):
+        raise UsageError(f"--samples {settings.samples}: no such file{_from(settings, 'samples')}")
     try:
-        try:
-            out_fmt = OutputFormat(fmt)
-        except ValueError:
-            raise UsageError(f"unknown --format {fmt!r}; choose from {', '.join(f.value for f in OutputFormat)}") from None
-        if fail_on not in ("fail", "warn"):
-            raise UsageError(f"--fail-on must be 'fail' or 'warn', not {fail_on!r}")
-        if deadline is not None and deadline <= 0:
-            raise UsageError("--deadline must be a positive number of seconds")
-        if requests < 1 or concurrency < 1 or timeout <= 0:
-            raise UsageError("--requests and --concurrency must be >= 1 and --timeout > 0")
-        registry = default_registry(checks_dir or ())
-        selector = Selector.parse(select or (), ignore or (), registry)
-        try:
-            target = build_target(
-                launch or None,
-                server=server,
-                server_version=server_version,
-                model_path=model_path,
-                host=host,
-                port=port,
-                url=url,
-            )
-        except LaunchError as exc:
-            raise UsageError(str(exc)) from None
-        targets = [target]
-        options = RunOptions(
-            api_key=api_key,
-            model_name=model_name,
-            expect_dim=expect_dim,
-            samples=samples,
-            as_user=as_user,
-            deep=deep,
-            requests=requests,
-            concurrency=concurrency,
-            probe_timeout=timeout,
-            offline=offline,
-            progress=out_fmt is OutputFormat.TEXT and _use_color(sys.stderr),
-        )
+        # 1. a launch command (after --) and/or explicit target options
+        if settings.launch:
+            return [build_target(list(settings.launch), **opts)], []
+        # 2. deployment files
+        if settings.from_file:
+            from .deployfiles import read_deploy_file
+
+            targets, notes, seen = [], [], set()
+            for f in settings.from_file:
+                key = os.path.realpath(f)
+                if key in seen:
+                    continue
+                seen.add(key)
+                ts, ns = read_deploy_file(f, **opts)
+                targets += ts
+                notes += ns
+            if not targets:
+                raise UsageError(f"--from: no server launch command found in {', '.join(settings.from_file)}")
+            return targets, notes
+        if settings.url or settings.model_path or settings.host or settings.port:
+            return [build_target(None, **opts)], []
+        # 3. nothing given: the servers running on this host, else this host's readiness for the default deployment
+        from .discover import discover_targets, readiness_target
+
+        found, notes = discover_targets(**opts)
+        if found:
+            return found, notes
+        target, more = readiness_target(**opts)
+        return [target], notes + more
+    except LaunchError as exc:  # DeployFileError is a LaunchError
+        where = _from(settings, "launch") if settings.launch else ""
+        raise UsageError(f"{exc}{where}") from None
+
+
+def _run_options(settings: "Settings", progress: bool = False) -> "RunOptions":
+    from .context import RunOptions
+
+    return RunOptions(
+        api_key=settings.api_key,
+        model_name=settings.model_name,
+        expect_dim=settings.expect_dim,
+        samples=settings.samples,
+        as_user=settings.as_user,
+        deep=bool(settings.deep),
+        requests=settings.requests,
+        concurrency=settings.concurrency,
+        probe_timeout=settings.timeout,
+        offline=bool(settings.offline),
+        progress=progress,
+    )
+
+
+def _registry(settings: "Settings") -> "Registry":
+    from .registry import default_registry
+
+    return default_registry(tuple(settings.checks_dir or ()))
+
+
+def _selector(settings: "Settings", registry: "Registry") -> "Selector":
+    from .selection import SelectionError, Selector
+
+    try:
+        return Selector.parse(settings.select or (), settings.ignore or (), registry, origin=settings.where("ignore"), select_origin=settings.where("select"))
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_report(
+    registry: "Registry",
+    selector: "Selector",
+    targets: "list[Target]",
+    notes: "list[str]",
+    options: "RunOptions",
+    deadline: Optional[float],
+    *,
+    on_start: Optional[Callable] = None,
+    on_finish: Optional[Callable] = None,
+) -> "Report":
+    """One run of the selected checks on the targets, with plugin problems and --ignore applied."""
+    from .render import Report
+    from .runner import Runner, problem_results
+    from .selection import apply_ignores
+
+    t0 = time.monotonic()
+    started_at = time.time()
+    runner = Runner(registry, options, select=selector.selects, deadline=deadline, on_start=on_start, on_finish=on_finish)
+    results = runner.run(targets)
+    results = problem_results(registry.problems, targets[0].label if targets else "") + results
+    results = apply_ignores(results, selector)
+    notes = list(notes) + selector.unmatched_ignores(registry, [p.id for p in registry.problems])
+    return Report(tuple(targets), tuple(results), started_at=started_at, duration_s=time.monotonic() - t0, notes=tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------------
+# check
+
+
+def _check(kw: Dict[str, Any]) -> None:
+    from .render import OutputFormat, RenderOptions
+
+    try:
+        settings = _resolve(kw, "check")
+        out_fmt = OutputFormat(settings.format)
+        registry = _registry(settings)
+        selector = _selector(settings, registry)
+        targets, notes = _build_targets(settings)
+        options = _run_options(settings, progress=out_fmt is OutputFormat.TEXT and _use_color(sys.stderr))
     except UsageError as exc:
         raise _die_usage(str(exc))
 
     spinner = _Spinner(enabled=options.progress)
-    t0 = time.monotonic()
-    started_at = time.time()
     with spinner:
-        runner = Runner(registry, options, select=selector.selects, deadline=deadline, on_start=spinner.started, on_finish=spinner.finished)
-        results = runner.run(targets)
-    results = problem_results(registry.problems, targets[0].label) + results
-    results = apply_ignores(results, selector)
-    report = Report(tuple(targets), tuple(results), started_at=started_at, duration_s=time.monotonic() - t0)
-    color = output is None and out_fmt is OutputFormat.TEXT and _use_color(sys.stdout)
+        report = _run_report(registry, selector, targets, notes, options, settings.deadline, on_start=spinner.started, on_finish=spinner.finished)
+    output = settings.output
+    color = output in (None, "-") and out_fmt is OutputFormat.TEXT and _use_color(sys.stdout)
     width = 100
     if color:
         try:
             width = os.get_terminal_size().columns
         except OSError:
             pass
-    text = out_fmt.renderer()(report, RenderOptions(verbose=verbose, color=color, width=width))
-    if output:
+    render_opts = RenderOptions(verbose=bool(settings.verbose), color=color, width=width, secrets=options.secrets, fail_on=settings.fail_on)
+    text = out_fmt.renderer()(report, render_opts)
+    if output and output != "-":
         try:
             write_output(output, text)
         except UsageError as exc:
@@ -187,7 +355,10 @@ def check(
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
-    raise typer.Exit(int(exit_code_for(results, fail_on)))
+    raise typer.Exit(int(exit_code_for(report.results, settings.fail_on)))
+
+
+_settings_command("check", "Examine a deployment (a launch command after --, a running server, a model directory) and report.", "check", _check)
 
 
 class _Spinner:
@@ -225,14 +396,119 @@ class _Spinner:
         self._update()
 
 
-@app.command()
-def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check ID, e.g. launch.embedding-mode.")) -> None:
-    """Print a check's documentation (What it checks / Why it matters / How to fix)."""
+# ------------------------------------------------------------------------------------------------
+# serve
+
+
+def _serve(kw: Dict[str, Any]) -> None:
+    from .serve import DoctorService, ListenError, make_server, parse_listen, serve_until_signal, url_for
+
+    def log(msg: str) -> None:
+        sys.stderr.write(f"qwen-doctor serve: {msg}\n")
+        sys.stderr.flush()
+
+    try:
+        settings = _resolve(kw, "serve")
+        try:
+            host, port = parse_listen(settings.listen)
+        except ListenError as exc:
+            raise UsageError(f"{exc}{_from(settings, 'listen')}") from None
+        registry = _registry(settings)
+        selector = _selector(settings, registry)
+        _build_targets(settings)  # bad target options are a usage error at start, not a 503 later
+        options = _run_options(settings)
+    except UsageError as exc:
+        raise _die_usage(str(exc))
+
+    def run_once() -> "Report":
+        targets, notes = _build_targets(settings)
+        return _run_report(registry, selector, targets, notes, options, settings.deadline)
+
+    service = DoctorService(run_once, cache_s=settings.cache, fail_on=settings.fail_on, log=log)
+    try:
+        server = make_server(host, port, service, log=log, access_log=bool(settings.verbose))
+    except OSError as exc:
+        raise _die_usage(f"cannot listen on {settings.listen}: {exc.strerror or exc}")
+    log(f"listening on {url_for(host, server.port)} (GET /livez /readyz /metrics; results cached {settings.cache:g} s; fail-on {settings.fail_on})")
+    raise typer.Exit(serve_until_signal(server, log=log))
+
+
+_settings_command(
+    "serve",
+    "Serve the doctor over HTTP: /livez, /readyz (503 while a result is at or above --fail-on) and /metrics (Prometheus). "
+    "Takes the same target options and -- LAUNCH COMMAND as check; runs until SIGTERM or SIGINT.",
+    "serve",
+    _serve,
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# config
+
+
+def _config(kw: Dict[str, Any]) -> None:
+    import json
+
+    from .config import describe
+
+    try:
+        settings = _resolve(kw, "config")
+    except UsageError as exc:
+        raise _die_usage(str(exc))
+    rows = describe(settings)
+    cfg = settings.config_file
+    if kw.get("json"):
+        data = {
+            "config_file": str(cfg.path) if cfg else None,
+            "config_table": (cfg.table or None) if cfg else None,
+            "config_file_how": cfg.how if cfg else None,
+            "settings": rows,
+            "stray_env": [{"name": n, "did_you_mean": near} for n, near in settings.stray_env],
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        raise typer.Exit(0)
+    if cfg:
+        sys.stdout.write(f"config file: {cfg.label} ({cfg.how})\n")
+    else:
+        sys.stdout.write("config file: none (looked for ./qwen-doctor.toml, then [tool.qwen-doctor] in ./pyproject.toml)\n")
+    sys.stdout.write("precedence: flag > environment (QWEN_DOCTOR_*) > config file > default\n\n")
+    w = [max(len(r[k]) for r in rows + [{"key": "SETTING", "value": "VALUE", "origin": "ORIGIN"}]) for k in ("key", "value", "origin")]
+    w[1] = min(w[1], 48)
+    sys.stdout.write(f"{'SETTING':<{w[0]}}  {'VALUE':<{w[1]}}  {'ORIGIN':<{w[2]}}  ENV\n")
+    for r in rows:
+        sys.stdout.write(f"{r['key']:<{w[0]}}  {r['value']:<{w[1]}}  {r['origin']:<{w[2]}}  {r['env']}\n")
+    for name, near in settings.stray_env:
+        hint = f"; did you mean {near}?" if near else ""
+        sys.stdout.write(f"! {name} is not a qwen-doctor setting (ignored here){hint}\n")
+    raise typer.Exit(0)
+
+
+_settings_command(
+    "config",
+    "Print the effective settings and where each came from (flag, environment, config file or default).",
+    "config",
+    _config,
+    extra=(inspect.Parameter("json", inspect.Parameter.KEYWORD_ONLY, default=typer.Option(False, "--json", help="Print JSON."), annotation=bool),),
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# explain, checks
+
+
+def _registry_for(kw: Dict[str, Any], command: str) -> "Registry":
+    try:
+        settings = _resolve(kw, command)
+    except UsageError as exc:
+        raise _die_usage(str(exc))
+    return _registry(settings)
+
+
+def _explain(kw: Dict[str, Any]) -> None:
     import difflib
 
-    from .registry import default_registry
-
-    registry = default_registry()
+    check_id = kw["check_id"]
+    registry = _registry_for(kw, "explain")
     chk = registry.get(check_id)
     if chk is None:
         near = difflib.get_close_matches(check_id, registry.ids(), n=3, cutoff=0.4)
@@ -242,32 +518,95 @@ def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check ID, 
     sys.stdout.write(f"{chk.id} — {chk.title}\ncategory: {chk.category}; default severity: {chk.severity.value}; timeout: {chk.timeout:g} s; plugin: {chk.plugin}\n")
     if chk.depends_on:
         sys.stdout.write(f"depends on: {', '.join(chk.depends_on)}\n")
+    if chk.uses:
+        sys.stdout.write(f"uses: {', '.join(chk.uses)}\n")
     sys.stdout.write("\n" + (chk.doc or "(no documentation)") + "\n")
+    raise typer.Exit(0)
 
 
-@app.command("checks")
-def list_checks(checks_dir: Optional[List[str]] = typer.Option(None, "--checks-dir", help="Extra directory of drop-in checks.")) -> None:
-    """List every registered check: ID, category, title and the plugin it came from."""
-    from .registry import default_registry
+_settings_command(
+    "explain",
+    "Print a check's documentation (What it checks / Why it matters / How to fix).",
+    "explain",
+    _explain,
+    launch=False,
+    extra=(inspect.Parameter("check_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(..., metavar="ID", help="A check ID, e.g. launch.embedding-mode."), annotation=str),),
+)
 
-    registry = default_registry(checks_dir or ())
+
+def _list_checks(kw: Dict[str, Any]) -> None:
+    import json
+
+    registry = _registry_for(kw, "checks")
     rows = [(c.id, c.category, c.title, c.plugin) for c in registry]
+    if kw.get("json"):
+        data = {
+            "checks": [{"id": c.id, "category": c.category, "title": c.title, "plugin": c.plugin, "severity": c.severity.value, "depends_on": list(c.depends_on)} for c in registry],
+            "problems": [{"id": p.id, "plugin": p.plugin, "source": p.source, "message": p.message} for p in registry.problems],
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        raise typer.Exit(0)
     w = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("ID", "CATEGORY", "TITLE", "PLUGIN"))]
     sys.stdout.write(f"{'ID':<{w[0]}}  {'CATEGORY':<{w[1]}}  {'TITLE':<{w[2]}}  PLUGIN\n")
     for r in rows:
         sys.stdout.write(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}\n")
     for p in registry.problems:
         sys.stdout.write(f"! {p.id}: {p.source}: {p.message}\n")
+    raise typer.Exit(0)
+
+
+_settings_command(
+    "checks",
+    "List every registered check: ID, category, title and the plugin it came from.",
+    "checks",
+    _list_checks,
+    launch=False,
+    extra=(inspect.Parameter("json", inspect.Parameter.KEYWORD_ONLY, default=typer.Option(False, "--json", help="Print JSON."), annotation=bool),),
+)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _click_exceptions() -> "tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]":
+    """Click's UsageError, ClickException and Abort classes, wherever this typer keeps them: typer >= 0.20
+    vendors click as typer._click (Abort in typer.exceptions); older typer uses click itself."""
+    import importlib
+
+    found: dict[str, list[type]] = {"UsageError": [], "ClickException": [], "Abort": []}
+    for name in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - not installed / not vendored
+            continue
+        for cls in found:
+            obj = getattr(mod, cls, None)
+            if isinstance(obj, type) and issubclass(obj, BaseException) and obj not in found[cls]:
+                found[cls].append(obj)
+    return tuple(found["UsageError"]), tuple(found["ClickException"]), tuple(found["Abort"])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console entry point. Fast path for --version (no heavy imports); internal errors exit 3."""
+    """Console entry point. Fast path for --version (no heavy imports); usage errors are one line (exit 2);
+    internal errors exit 3."""
+    usage_errors, click_errors, aborts = _click_exceptions()
     args = sys.argv[1:] if argv is None else list(argv)
-    if args == ["--version"]:
+    if args in (["--version"], ["-V"]):
         sys.stdout.write(f"qwen-doctor {__version__}\n")
         return 0
     try:
-        app(args=args, prog_name="qwen-doctor", standalone_mode=True)
+        rv = app(args=args, prog_name="qwen-doctor", standalone_mode=False)
+    except usage_errors as exc:
+        where = f" (see 'qwen-doctor {exc.ctx.info_name} --help')" if exc.ctx is not None and exc.ctx.parent is not None else " (see 'qwen-doctor --help')"
+        msg = " ".join(exc.format_message().split())
+        sys.stderr.write(f"qwen-doctor: error: {msg}{where}\n")
+        return int(ExitCode.USAGE)
+    except click_errors as exc:
+        sys.stderr.write(f"qwen-doctor: error: {' '.join(exc.format_message().split())}\n")
+        return exc.exit_code if isinstance(exc.exit_code, int) else int(ExitCode.USAGE)
+    except aborts:
+        sys.stderr.write("qwen-doctor: interrupted\n")
+        return 130
     except SystemExit as exc:
         code = exc.code
         if code is None:
@@ -282,4 +621,4 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # noqa: BLE001
         sys.stderr.write(f"qwen-doctor: internal error: {type(exc).__name__}: {exc}\n")
         return int(ExitCode.INTERNAL)
-    return 0
+    return rv if isinstance(rv, int) else 0

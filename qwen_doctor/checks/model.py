@@ -296,6 +296,13 @@ def check_directory(ctx: "Context") -> Outcome:
         except FileNotFoundError:
             dangling = p.is_symlink()
             what = f"a dangling symlink (to {os.readlink(p)})" if dangling else "does not exist on this machine"
+            if not dangling and t.extra.get("deploy_kind") in ("compose", "kubernetes"):
+                # a path inside the container's volume: not a defect of this machine
+                return Outcome.skip(
+                    f"model path {written} is inside the {t.extra['deploy_kind']} container, not on this machine; "
+                    "pass --model-path with a local copy of the same files to check them",
+                    model_path=written,
+                )
             return Outcome.fail(
                 f"model path {written} {what}: the server will fail at start-up",
                 Fix("Check the path. If the server runs in a container, run the doctor where the model is mounted, or pass --model-path with the host path of the same files."),

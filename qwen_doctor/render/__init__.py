@@ -1,8 +1,13 @@
 """Renderers: turn a Report into text in one output format.
 
 Each format is a member of :class:`OutputFormat`; :func:`renderer_for` maps every member to a renderer
-(a test asserts the mapping is exhaustive). Renderers import what they need lazily, so the JSON path
-never imports rich.
+(a test asserts the mapping is exhaustive). Renderers import what they need lazily, so only the text
+renderer imports rich.
+
+Formats: ``text`` (terminal), ``json`` (schema_version 1), ``junit`` (JUnit XML for CI servers),
+``markdown`` (tickets and PR comments), ``prometheus`` (text exposition format, for node_exporter's
+textfile collector and ``qwen-doctor serve``'s /metrics). Every format shows "ignored by ..." on results
+that ``--ignore`` demoted.
 """
 
 from __future__ import annotations
@@ -37,17 +42,42 @@ class Report:
     def results_for(self, target: Target) -> list[Result]:
         return [r for r in self.results if r.target == target.label]
 
+    def groups(self) -> list[tuple[str, Target | None, list[Result]]]:
+        """(label, target, results) per target in order, then any result labels that name no target."""
+        out: list[tuple[str, Target | None, list[Result]]] = []
+        seen: set[str] = set()
+        for t in self.targets:
+            if t.label in seen:
+                continue
+            seen.add(t.label)
+            out.append((t.label, t, self.results_for(t)))
+        extra: dict[str, list[Result]] = {}
+        for r in self.results:
+            if r.target not in seen:
+                extra.setdefault(r.target, []).append(r)
+        out.extend((label, None, rs) for label, rs in extra.items())
+        return out
+
+    @property
+    def finished_at(self) -> float:
+        return self.started_at + self.duration_s
+
 
 @dataclass(frozen=True)
 class RenderOptions:
     verbose: bool = False
     color: bool = False
     width: int = 100
+    secrets: tuple[str, ...] = ()  # literal secret values to redact from target fields (results are redacted already)
+    fail_on: str = "fail"  # for formats that state a verdict (markdown)
 
 
 class OutputFormat(str, enum.Enum):
     TEXT = "text"
     JSON = "json"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
+    PROMETHEUS = "prometheus"
 
     def renderer(self) -> Callable[[Report, RenderOptions], str]:
         return renderer_for(self)
@@ -62,4 +92,64 @@ def renderer_for(fmt: OutputFormat) -> Callable[[Report, RenderOptions], str]:
         from .json_format import render_json
 
         return render_json
+    if fmt is OutputFormat.JUNIT:
+        from .junit import render_junit
+
+        return render_junit
+    if fmt is OutputFormat.MARKDOWN:
+        from .markdown import render_markdown
+
+        return render_markdown
+    if fmt is OutputFormat.PROMETHEUS:
+        from .prometheus import render_prometheus
+
+        return render_prometheus
     raise AssertionError(f"no renderer for {fmt!r}")  # pragma: no cover - the exhaustiveness test guards this
+
+
+def target_facts(target: Target, secrets: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(name, value) facts about a target for report headers, secrets redacted."""
+    from ..redact import redact_text
+
+    facts: list[tuple[str, str]] = [("source", target.source)]
+    if target.server:
+        facts.append(("server", target.server))
+    if target.version is not None:
+        if target.version_str:
+            facts.append(("server_version", target.version_str))
+        if target.version.source:
+            facts.append(("version_source", target.version.source))
+    if target.launch is not None:
+        facts.append(("launch_command", target.launch.display()))
+    if target.model_path:
+        facts.append(("model_path", target.model_path))
+    if target.url:
+        facts.append(("url", target.url))
+    if target.pid is not None:
+        facts.append(("pid", str(target.pid)))
+    return [(k, redact_text(str(v), secrets)) for k, v in facts]
+
+
+def evidence_lines(result: Result, limit: int = 40, width: int = 400) -> list[str]:
+    """``key: value`` lines of a result's evidence, long values shortened."""
+    out = []
+    for k, v in list(result.evidence.items())[:limit]:
+        text = str(v)
+        if len(text) > width:
+            text = text[: width - 3] + "..."
+        out.append(f"{k}: {text}")
+    if len(result.evidence) > limit:
+        out.append(f"... {len(result.evidence) - limit} more")
+    return out
+
+
+def fix_lines(result: Result) -> list[str]:
+    """The fix of a result as plain lines (text, commands, corrected launch command)."""
+    fix = result.fix
+    if fix is None:
+        return []
+    out = [f"fix ({fix.applicability.value}): {fix.text}"]
+    out.extend(f"$ {c}" for c in fix.commands)
+    if fix.launch_command:
+        out.append(f"corrected launch command: {fix.launch_command}")
+    return out
