@@ -314,7 +314,17 @@ def _run_report(
     results = problem_results(registry.problems, targets[0].label if targets else "") + results
     results = apply_ignores(results, selector)
     notes = list(notes) + selector.unmatched_ignores(registry, [p.id for p in registry.problems])
-    return Report(tuple(targets), tuple(results), started_at=started_at, duration_s=time.monotonic() - t0, notes=tuple(notes))
+    from .fixes import all_safe_fixes
+
+    corrected = {}
+    for t in targets:
+        try:
+            cmd, ids = all_safe_fixes(t, results, registry)
+        except Exception:  # a convenience on top of the results: never break the report
+            cmd, ids = None, ()
+        if cmd:
+            corrected[t.label] = (cmd, ids)
+    return Report(tuple(targets), tuple(results), started_at=started_at, duration_s=time.monotonic() - t0, notes=tuple(notes), corrected=corrected)
 
 
 # ------------------------------------------------------------------------------------------------

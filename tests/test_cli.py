@@ -215,3 +215,20 @@ def test_bad_as_user_and_missing_samples_are_usage_errors(tmp_path):
     assert r.returncode == 2 and "no-such-user-xyz" in r.stderr
     r = cli("check", "--samples", str(tmp_path / "none.txt"), "--model-path", str(tmp_path))
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_one_corrected_command_with_every_safe_fix():
+    r = cli("check", "--offline", "--format", "json", "--select", "launch", "--", "python", "-m", "sglang.launch_server",
+            "--model-path", "/models/Qwen3-Embedding-0.6B/", "--embedding", "--max-num-seqs", "64", "--api-key", "k3y-k3y-k3y")
+    t = json.loads(r.stdout)["targets"][0]
+    cmd = t["corrected_launch_command"]
+    assert set(t["corrected_by"]) >= {"launch.unknown-flags", "launch.model-path"}
+    from qwen_doctor.launch import split_command
+
+    toks = split_command(cmd)
+    assert "--is-embedding" in toks and "--embedding" not in toks and "--max-num-seqs" not in toks
+    assert toks[toks.index("--max-running-requests") + 1] == "64"
+    assert "/models/Qwen3-Embedding-0.6B" in toks and "k3y-k3y-k3y" not in cmd
+    # the corrected command is clean for the launch checks it fixed
+    again = cli("check", "--offline", "--format", "json", "--select", "launch.unknown-flags,launch.model-path,launch.embedding-mode", "--", *toks)
+    assert all(x["status"] == "pass" for x in json.loads(again.stdout)["results"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Mapping, Callable, Sequence
 
 from .. import __version__
 from ..model import Result, counts
@@ -34,6 +34,7 @@ class Report:
     duration_s: float = 0.0
     tool_version: str = __version__
     notes: tuple[str, ...] = ()  # run-level notes (e.g. discovery found nothing)
+    corrected: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # label -> (command, check IDs)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -13,7 +13,10 @@ def report_dict(report: Report) -> dict:
         "tool_version": report.tool_version,
         "started_at": report.started_at,
         "duration_ms": int(report.duration_s * 1000),
-        "targets": [t.to_dict() for t in report.targets],
+        "targets": [
+            {**t.to_dict(), "corrected_launch_command": report.corrected.get(t.label, (None,))[0], "corrected_by": list(report.corrected.get(t.label, (None, ()))[1])}
+            for t in report.targets
+        ],
         "results": [r.to_dict() for r in report.results],
         "counts": report.counts,
         "notes": list(report.notes),

@@ -114,6 +114,11 @@ def render_text(report: Report, options: RenderOptions) -> str:
                 if quiet:
                     bits.append(f"{quiet} not applicable or skipped")
                 line(", ".join(bits) + " (use -v to list)", "green" if passed else "dim", 2)
+        fixed = report.corrected.get(target.label)
+        if fixed:
+            console.print()
+            line(f"corrected launch command with every safe fix applied ({', '.join(fixed[1])}):", "bold cyan")
+            line(fixed[0], "bold cyan", 2)
         console.print()
     c = report.counts
     summary = ", ".join(f"{c[s.value]} {s.value}" for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.SKIP))
