@@ -155,12 +155,12 @@ def test_explain_and_checks():
 
 def test_repo_checks_d_examples_load_via_checks_dir():
     port = 30042
-    r = cli("check", "--offline", "--format", "json", "--checks-dir", str(ROOT / "checks.d"), "--select", "site", "--port", "8080", "--model-path", "/home/me/Qwen3-Embedding-0.6B", "--server", "sglang")
+    r = cli("check", "--offline", "--format", "json", "--checks-dir", str(ROOT / "checks.d" / "examples"), "--select", "site", "--port", "8080", "--model-path", "/home/me/Qwen3-Embedding-0.6B", "--server", "sglang")
     data = json.loads(r.stdout)
     ids = {x["id"]: x for x in data["results"]}
     assert ids["site.port-range"]["status"] == "fail" and "30000-30099" in ids["site.port-range"]["summary"]
     assert ids["site.model-root"]["status"] == "fail"
-    r = cli("check", "--offline", "--format", "json", "--checks-dir", str(ROOT / "checks.d"), "--select", "site", "--port", str(port), "--model-path", "/models/Qwen3-Embedding-0.6B", "--server", "sglang")
+    r = cli("check", "--offline", "--format", "json", "--checks-dir", str(ROOT / "checks.d" / "examples"), "--select", "site", "--port", str(port), "--model-path", "/models/Qwen3-Embedding-0.6B", "--server", "sglang")
     ids = {x["id"]: x for x in json.loads(r.stdout)["results"]}
     assert ids["site.port-range"]["status"] == "pass" and ids["site.model-root"]["status"] == "pass"
 
