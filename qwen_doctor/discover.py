@@ -93,6 +93,56 @@ def _target_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in opts.items() if k in allowed and v is not None}
 
 
+def _site_dirs(prefix: str) -> list[str]:
+    import glob
+
+    out = []
+    for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib64/python3*/site-packages", "local/lib/python3*/dist-packages"):
+        out.extend(sorted(glob.glob(os.path.join(prefix, pattern))))
+    return out
+
+
+def installed_version(server: str, argv: list[str], pid: int | None = None) -> tuple[str, str] | None:
+    """The server version installed in the running process's own Python environment (package metadata only).
+
+    The interpreter or console script in argv[0] names the environment (a venv's bin/python is a symlink to the
+    base interpreter, so argv[0] is read before the resolved executable). Returns (version, source text) or None.
+    """
+    from importlib import metadata
+
+    from .flags import DISTRIBUTIONS
+
+    dists = DISTRIBUTIONS.get(server, ())
+    if not dists:
+        return None
+    candidates: list[str] = []
+    for tok in argv[:3]:
+        if os.path.isabs(tok) and os.path.basename(os.path.dirname(tok)) == "bin":
+            candidates.append(os.path.dirname(os.path.dirname(tok)))
+    if pid is not None:
+        try:
+            import psutil
+
+            exe = psutil.Process(pid).exe()
+            if exe:
+                candidates.append(os.path.dirname(os.path.dirname(exe)))
+        except Exception:
+            pass
+    seen: set[str] = set()
+    for prefix in candidates:
+        if prefix in seen:
+            continue
+        seen.add(prefix)
+        paths = _site_dirs(prefix)
+        if not paths:
+            continue
+        for dist in metadata.distributions(path=paths):
+            name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
+            if name in dists and dist.version:
+                return dist.version, f"installed in the server's environment {prefix}: {name} {dist.version}"
+    return None
+
+
 def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
     """Targets for the SGLang, vLLM and TEI servers running on this host, and notes.
 
@@ -191,6 +241,10 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
         if not env_ok:
             extra["notes"].append("the process environment is not readable by this user (run as root or as its owner to include it)")
         kw = dict(opts)
+        if not kw.get("server_version"):
+            found = installed_version(launch.server, argv, pid)
+            if found is not None:
+                kw["server_version"], kw["version_source"] = found
         if launch.server == "tei" and "port" not in kw and env.get("PORT", "").isdigit():
             kw["port"] = int(env["PORT"])
         try:

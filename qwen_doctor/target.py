@@ -120,6 +120,7 @@ def build_target(
     listening: Sequence[int] = (),
     extra: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    version_source: str | None = None,
 ) -> Target:
     """Build a Target. Raises LaunchError (a usage error) on input that cannot be understood."""
     if server is not None and server not in DEFAULT_PORT:
@@ -135,6 +136,8 @@ def build_target(
     note = ""
     if server is not None:
         version = resolve_server_version(server, server_version)
+        if version_source and server_version:
+            version = ServerVersion(server, version.version, version_source)
         table, note = load_table(server, version.version)
     if launch is not None and table is not None:
         launch = parse_args(launch, table)

