@@ -164,13 +164,52 @@ def check_argv(argv: Sequence[str]) -> list[str]:
     return argv
 
 
+_OPS = set("();<>|&")
+_REDIRECTS = {">", ">>", "<", ">&", "&>", "&>>", "<&", ">|", "<>"}
+
+
 def split_command(text: str) -> list[str]:
-    """shlex-split one command string; line continuations are joined first."""
+    """shlex-split one command string; line continuations are joined first.
+
+    A string pasted from a shell script may hold operators (`cd /app && python -m sglang.launch_server ... > log
+    2>&1 &`): then the simple command that starts the server is kept, without its redirections.
+    """
     text = re.sub(r"\\\r?\n", " ", text)
     try:
-        return shlex.split(text, comments=False, posix=True)
+        plain = shlex.split(text, comments=False, posix=True)
     except ValueError as exc:  # "No closing quotation", "No escaped character"
         raise LaunchError(f"cannot split launch command: {str(exc).lower()} (check the quotes)") from None
+    if not any(ch in text for ch in _OPS):
+        return plain
+    # an fd number written against a redirection (`2>&1`, `1>>log`) belongs to the redirection
+    lex = shlex.shlex(re.sub(r"(?<=\s)[012](?=[<>])", "", text), posix=True, punctuation_chars="".join(sorted(_OPS)))
+    lex.whitespace_split = True
+    try:
+        toks = list(lex)
+    except ValueError:
+        return plain
+    commands: list[list[str]] = []
+    cur: list[str] = []
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok and set(tok) <= _OPS:
+            if tok in _REDIRECTS:  # drop the redirection and its target
+                i += 2
+                continue
+            if cur:
+                commands.append(cur)
+            cur = []
+            i += 1
+            continue
+        cur.append(tok)
+        i += 1
+    if cur:
+        commands.append(cur)
+    for cmd in commands:
+        if _find_launcher(cmd, 0) is not None:
+            return cmd
+    return plain
 
 
 def split_launch(argv: Sequence[str], server_hint: str | None = None) -> LaunchCommand:

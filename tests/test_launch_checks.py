@@ -332,3 +332,15 @@ def test_doctor_option_after_the_double_dash_is_explained():
     assert t.model_path == "/m/Qwen3-Embedding-0.6B"  # '0.5.23' is not taken as the positional model
     r = res["launch.unknown-flags"]
     assert r.status is Status.FAIL and "qwen-doctor option" in r.fix.text and "before the --" in r.fix.text
+
+
+@pytest.mark.parametrize("text", [
+    "CUDA_VISIBLE_DEVICES=0 nohup python3 -m sglang.launch_server --model-path /m/Qwen3-Embedding-0.6B --is-embedding --tp-size 2 > /var/log/sglang.log 2>&1 &",
+    "cd /srv && source .venv/bin/activate && python3 -m sglang.launch_server --model-path /m/Qwen3-Embedding-0.6B --is-embedding --tp-size 2 | tee log",
+    "python3 -m sglang.launch_server --model-path /m/Qwen3-Embedding-0.6B --is-embedding --tp-size 2 --json-model-override-args '{\"is_matryoshka\": true}' >>log 2>&1",
+])
+def test_shell_operators_in_a_pasted_command(text):
+    res, t = run(text, "0.5.23")
+    assert res["launch.flag-values"].status is Status.PASS, res["launch.flag-values"].summary
+    assert res["launch.unknown-flags"].status is Status.PASS
+    assert t.option("tp_size") == 2 and t.model_path == "/m/Qwen3-Embedding-0.6B"
