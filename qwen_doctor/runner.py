@@ -31,6 +31,7 @@ class _Job:
     deps: tuple[int, ...] = ()
     uses: tuple[int, ...] = ()
     result: Result | None = None
+    applicable: "bool | Outcome | None" = None  # None: not evaluated yet
     started: float | None = None
     thread: threading.Thread | None = None
 
@@ -182,9 +183,14 @@ class Runner:
                 while progressed:
                     progressed = False
                     for job in list(pending):
-                        if any(jobs[k].result is None for k in (*job.deps, *job.uses)):
-                            continue
-                        quick = self._pre_outcome(job, jobs)
+                        # settle what needs no waiting first: not applicable, or a hard dependency that failed
+                        quick = self._applicability(job)
+                        if quick is None:
+                            if any(jobs[k].result is None for k in job.deps):
+                                continue
+                            quick = self._blocked(job, jobs)
+                            if quick is None and any(jobs[k].result is None for k in job.uses):
+                                continue
                         pending.remove(job)
                         progressed = True
                         if quick is not None:
@@ -221,10 +227,15 @@ class Runner:
                             except Exception:
                                 pass
                 if hard_deadline is not None and now > hard_deadline:
+                    # checks that were running: ERROR; checks still waiting: SKIP naming what held them up
                     for job in jobs:
-                        if job.result is None:
+                        if job.result is None and job.thread is not None:
                             elapsed = now - job.started if job.started and job.started > 0 else 0.0
                             job.result = _make_result(job, Outcome.error(f"not finished before the --deadline of {self.deadline:g} s"), elapsed, self.options)
+                    for job in jobs:
+                        if job.result is None:
+                            quick = self._blocked(job, jobs) if all(jobs[k].result is not None for k in job.deps) else None
+                            job.result = _make_result(job, quick or Outcome.skip(f"not started before the --deadline of {self.deadline:g} s"), 0.0, self.options)
                     break
                 running = [j for j in running if j.result is None]
                 if not pending and not running:
@@ -235,15 +246,21 @@ class Runner:
                 done.wait(timeout=max(0.005, min(waits, default=0.05)))
         return [j.result for j in jobs if j.result is not None]
 
-    def _pre_outcome(self, job: _Job, jobs: list[_Job]) -> Outcome | None:
-        check = job.check
-        try:
-            applies = check.applies(job.target)
-        except Exception as exc:
-            return Outcome.error(f"applicability test crashed: {_one_line(exc)}")
-        if applies is not True:
-            reason = applies if isinstance(applies, str) and applies else "does not apply to this target"
-            return Outcome.skip(reason, not_applicable=True)
+    def _applicability(self, job: _Job) -> Outcome | None:
+        if job.applicable is None:
+            try:
+                applies = job.check.applies(job.target)
+            except Exception as exc:
+                job.applicable = Outcome.error(f"applicability test crashed: {_one_line(exc)}")
+                return job.applicable
+            if applies is True:
+                job.applicable = True
+            else:
+                reason = applies if isinstance(applies, str) and applies else "does not apply to this target"
+                job.applicable = Outcome.skip(reason, not_applicable=True)
+        return None if job.applicable is True else job.applicable
+
+    def _blocked(self, job: _Job, jobs: list[_Job]) -> Outcome | None:
         blockers: list[Result] = []
         for k in job.deps:
             r = jobs[k].result

@@ -205,3 +205,28 @@ def test_builtin_checks_are_plugins_with_docs():
     for chk in reg:
         doc = chk.doc
         assert "What it checks:" in doc and "Why it matters:" in doc and "How to fix:" in doc, chk.id
+
+
+def test_deadline_skips_dependents_and_settles_inapplicable_checks_without_waiting(target):
+    release = threading.Event()
+
+    def slow(ctx):
+        release.wait(30)
+        return Outcome.passed("late")
+
+    def dependent(ctx):
+        return Outcome.passed("never")
+
+    def not_here(ctx):
+        return Outcome.passed("never")
+
+    reg = _reg(
+        ("t.slow", slow, {"timeout": 60}),
+        ("t.dep", dependent, {"depends_on": ("t.slow",)}),
+        ("t.na", not_here, {"uses": ("t.slow",), "applies": lambda t: "not for this target"}),
+    )
+    by = {r.id: r for r in Runner(reg, deadline=0.3).run([target])}
+    release.set()
+    assert by["t.slow"].status is Status.ERROR
+    assert by["t.dep"].status is Status.SKIP and by["t.dep"].blocked_by == ("t.slow",)
+    assert by["t.na"].status is Status.SKIP and by["t.na"].summary == "not for this target"
