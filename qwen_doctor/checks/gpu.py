@@ -727,31 +727,14 @@ def _variant_hint(ctx: "Context") -> str | None:
 
 def safetensors_weight_bytes(directory: str | os.PathLike[str]) -> int | None:
     """Sum of the tensor sizes declared by the safetensors headers of a directory (headers only)."""
-    d = Path(directory)
-    total, found = 0, False
+    from ..safetensors_header import HeaderError, read_header
+
     try:
-        files = sorted(d.glob("*.safetensors"))
-    except OSError:
+        files = sorted(Path(directory).glob("*.safetensors"))
+        total = sum(read_header(f).weight_bytes for f in files)
+    except (OSError, HeaderError):
         return None
-    for f in files:
-        try:
-            with open(f, "rb") as fh:
-                n = int.from_bytes(fh.read(8), "little")
-                if not 0 < n <= 100 * mem.MiB:
-                    return None
-                header = json.loads(fh.read(n))
-        except (OSError, ValueError):
-            return None
-        for k, v in header.items():
-            if k == "__metadata__" or not isinstance(v, dict):
-                continue
-            try:
-                a, b = v["data_offsets"]
-                total += int(b) - int(a)
-                found = True
-            except (KeyError, TypeError, ValueError):
-                return None
-    return total if found else None
+    return total or None
 
 
 def _model_facts(ctx: "Context") -> ModelFacts | None:
