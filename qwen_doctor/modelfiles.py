@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,15 @@ VARIANTS = {(1024, 28): "0.6B", (2560, 36): "4B", (4096, 36): "8B"}
 EMBED_DIM = {"0.6B": 1024, "4B": 2560, "8B": 4096}
 # Parameter counts (keras-hub presets, see shared/reference/vllm-tei-qwen3.md A.2); bf16 = 2 bytes each
 PARAMS = {"0.6B": 595_776_512, "4B": 4_021_774_336, "8B": 8_188_515_328}
+
+
+_VARIANT_NAME = re.compile(r"(?i)qwen3[-_ ]?embedding[-_ ]?(0[._]6b|4b|8b)(?![a-z0-9])")
+
+
+def variant_from_name(name: str | None) -> str | None:
+    """'Qwen/Qwen3-Embedding-4B', '/models/qwen3_embedding_0_6b' -> the variant; None when the name does not say."""
+    m = _VARIANT_NAME.search(name or "")
+    return m.group(1).upper().replace("_", ".") if m else None
 
 
 def looks_like_hub_id(model: str) -> bool:

@@ -700,29 +700,18 @@ class ModelFacts:
     shapes_source: str
 
 
-_VARIANT_RE = re.compile(r"(?i)qwen3[-_ ]?embedding[-_ ]?(0[._]6b|4b|8b)")
-
-
-def _variant_from_name(path: str | None) -> str | None:
-    m = _VARIANT_RE.search(path or "")
-    if not m:
-        return None
-    v = m.group(1).upper().replace("_", ".")
-    return {"0.6B": "0.6B", "4B": "4B", "8B": "8B"}.get(v)
-
-
 def _variant_hint(ctx: "Context") -> str | None:
     v = ctx.evidence("model.config", "variant")
     if v in mem.VARIANT_SHAPES:
         return v
-    from ..modelfiles import read_config, variant_of
+    from ..modelfiles import read_config, variant_from_name, variant_of
 
     cfg = read_config(ctx.target.model_path)
     if cfg:
         v = variant_of(cfg)
         if v:
             return v
-    return _variant_from_name(ctx.target.model_path)
+    return variant_from_name(ctx.target.model_path)
 
 
 def safetensors_weight_bytes(directory: str | os.PathLike[str]) -> int | None:
@@ -738,12 +727,12 @@ def safetensors_weight_bytes(directory: str | os.PathLike[str]) -> int | None:
 
 
 def _model_facts(ctx: "Context") -> ModelFacts | None:
-    from ..modelfiles import local_dir, read_config, variant_of
+    from ..modelfiles import local_dir, read_config, variant_from_name, variant_of
 
     t = ctx.target
     ev = lambda k: ctx.evidence("model.config", k)  # noqa: E731
     cfg = read_config(t.model_path) or {}
-    variant = ev("variant") or (variant_of(cfg) if cfg else None) or _variant_from_name(t.model_path)
+    variant = ev("variant") or (variant_of(cfg) if cfg else None) or variant_from_name(t.model_path)
     shapes = mem.VARIANT_SHAPES.get(variant or "", {})
 
     def pick(key: str) -> tuple[Any, str]:

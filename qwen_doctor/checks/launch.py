@@ -644,11 +644,9 @@ def check_dtype(ctx: "Context") -> Outcome:
     t = ctx.target
     dtype = t.option("dtype")
     cfg = read_config(t.model_path) or {}
-    from ..modelfiles import variant_of
+    from ..modelfiles import variant_from_name, variant_of
 
-    variant = variant_of(cfg) if cfg else None
-    if variant is None and t.model_path and "8B" in t.model_path:
-        variant = "8B"
+    variant = (variant_of(cfg) if cfg else None) or variant_from_name(t.model_path)
     half = dtype in ("half", "float16", "fp16")
     if t.server == "tei":
         if variant == "8B" and dtype != "float32":

@@ -29,7 +29,7 @@ SGLANG_HANG_BUG = "https://github.com/sgl-project/sglang/issues/40459"
 TEI_HANG_BUG = "https://github.com/huggingface/text-embeddings-inference/issues/723"
 
 # Qwen3-Embedding: embedding dimension by variant, and the token the tokenizer appends
-EMBED_DIM = {"0.6B": 1024, "4B": 2560, "8B": 4096}
+from ..modelfiles import EMBED_DIM, variant_from_name  # noqa: E402,F401  (one table, re-exported for the probe)
 ENDOFTEXT_ID = 151643  # <|endoftext|> (the pad token, not eos_token <|im_end|> 151645)
 
 #: relative tolerance for "normalized": |norm - 1| <= NORM_TOL
@@ -198,14 +198,6 @@ def percentile(values: Iterable[float], q: float) -> float:
         return float("nan")
     k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
     return s[k]
-
-
-def variant_from_name(name: str | None) -> str | None:
-    """'Qwen/Qwen3-Embedding-4B' -> '4B' (served names and TEI model ids often carry the variant)."""
-    if not name:
-        return None
-    m = re.search(r"(?i)qwen3[-_ ]?embedding[-_ ]?(0\.6b|4b|8b)\b", name)
-    return m.group(1).replace("b", "B") if m else None
 
 
 def find_key(obj: Any, key: str, depth: int = 4) -> Any:
