@@ -220,7 +220,7 @@ def split_launch(argv: Sequence[str], server_hint: str | None = None) -> LaunchC
     # env prefix: `env [-i] [-u NAME] A=B ...` and bare `A=B` assignments
     while i < len(argv):
         tok = argv[i]
-        if os.path.basename(tok) == "env" and i == 0 or (tok == "env" and i < 3):
+        if os.path.basename(tok) == "env":  # env [-i] [-u NAME] A=B ... COMMAND
             i += 1
             while i < len(argv) and argv[i].startswith("-"):
                 i += 2 if argv[i] in ("-u", "--unset", "-C", "--chdir", "-S") else 1
@@ -278,8 +278,8 @@ def _looks_like_option(tok: str) -> bool:
     return True
 
 
-def _resolve(tok: str, table: FlagTable, server: str) -> tuple[FlagSpec | None, str, str | None, str, ParseIssue | None, int]:
-    """Resolve an option token. Returns (spec, canonical, explicit_value, kind, issue, _)."""
+def _resolve(tok: str, table: FlagTable, server: str) -> tuple[FlagSpec | None, str, str | None, str, ParseIssue | None]:
+    """Resolve an option token. Returns (spec, canonical, explicit_value, kind, issue)."""
     opt, eq, val = tok.partition("=")
     explicit = val if eq else None
     kind = "exact"
@@ -288,22 +288,22 @@ def _resolve(tok: str, table: FlagTable, server: str) -> tuple[FlagSpec | None, 
         kind = "underscore"
     spec = table.lookup(opt)
     if spec is not None:
-        return spec, opt, explicit, kind, None, 0
+        return spec, opt, explicit, kind, None
     if opt.startswith("--") and getattr(table, "allow_abbrev", True):
         matches = table.prefix_matches(opt)
         if len(matches) == 1:
             spec = table.lookup(matches[0])
             issue = ParseIssue("abbrev", tok.partition("=")[0], -1, f"'{opt}' is accepted only as an abbreviation of '{matches[0]}'", False, (matches[0],), matches[0])
-            return spec, matches[0], explicit, "abbrev", issue, 0
+            return spec, matches[0], explicit, "abbrev", issue
         if len(matches) > 1:
             issue = ParseIssue("ambiguous", opt, -1, f"ambiguous option: {opt} could match {', '.join(matches[:6])}{' ...' if len(matches) > 6 else ''}", True, tuple(matches))
-            return None, opt, explicit, "ambiguous", issue, 0
+            return None, opt, explicit, "ambiguous", issue
     elif len(opt) > 2 and not opt.startswith("--"):
         short = table.lookup(opt[:2])
         if short is not None and short.nargs != 0:  # -p8080
-            return short, opt[:2], opt[2:], "exact", None, 0
+            return short, opt[:2], opt[2:], "exact", None
     issue = ParseIssue("unknown", opt, -1, f"unrecognized argument: {opt}", True, tuple(did_you_mean(opt, table)))
-    return None, opt, explicit, "unknown", issue, 0
+    return None, opt, explicit, "unknown", issue
 
 
 # Size suffixes of human_readable_int, as each server's parser reads them (case-sensitive):
@@ -354,7 +354,7 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
             positionals.append((i, tok))
             i += 1
             continue
-        spec, canonical, explicit, kind, issue, _ = _resolve(tok, table, launch.server)
+        spec, canonical, explicit, kind, issue = _resolve(tok, table, launch.server)
         if issue is not None:
             issues.append(replace(issue, index=i))
         if spec is None:

@@ -71,10 +71,6 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def redact_env(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if _SECRET_ENV.match(k) else redact_text(v)) for k, v in env.items()}
-
-
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Redact known secret shapes and any literal secret values given."""
     for s in secrets:
