@@ -192,11 +192,10 @@ def check_unknown_flags(ctx: "Context") -> Outcome:
     if not issues:
         return Outcome.passed(f"every option exists in {t.server} {t.table.version if t.table else ''}".strip())
     lines, set_opts, drops = [], {}, []
-    occ_by_index = {}
     for issue in issues:
         written = issue.written.split("=", 1)[0]
         known = KNOWN_MISTAKES.get(t.server or "", {}).get(written)
-        other = [v for v in _versions_with(t.server, written)] if t.server else []
+        other = list(_versions_with(t.server, written)) if t.server else []
         if t.server == "vllm" and written == "--task" and other:
             flags = _embedding_flags_for(t)
             lines.append(f"{written} was removed in vLLM 0.13.0 (accepted by {other[0]}..{other[-1]}); use " + " ".join(f"{k} {v}" if v else k for k, v in flags.items()))
