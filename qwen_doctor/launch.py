@@ -157,8 +157,9 @@ def check_argv(argv: Sequence[str]) -> list[str]:
             raise LaunchError(f"launch command argument {i + 1} is not valid UTF-8: {a.encode('utf-8', 'replace').decode()[:60]!r}") from None
         if "\x00" in a:
             raise LaunchError(f"launch command argument {i + 1} contains a NUL byte")
-    if len(argv) == 1 and (" " in argv[0].strip() or "\n" in argv[0]):
-        argv = split_command(argv[0])
+    if argv and (" " in argv[0].strip() or "\n" in argv[0]):
+        # the command (or its start) given as one quoted string; anything after it stays as given
+        argv = split_command(argv[0]) + argv[1:]
     if not argv or not any(a.strip() for a in argv):
         raise LaunchError("empty launch command after '--'; give e.g. -- sglang serve --model-path /models/Qwen3-Embedding-0.6B --is-embedding")
     return argv

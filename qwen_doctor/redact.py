@@ -26,10 +26,11 @@ _SECRET_ENV = re.compile(r"(?i)^[A-Z0-9_]*(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|
 # evidence keys that hold a secret (not "tokenizer_class", "max_tokens", ...)
 _SECRET_KEY = re.compile(r"(?i)^(?:[a-z0-9]+[_-])*(?:token|secret|password|passwd|api[_-]?key|apikey|access[_-]?key|private[_-]?key|authorization)$")
 _TEXT_PATTERNS = (
-    # --api-key value / --api-key=value (and friends)
-    (re.compile(r"(?i)(--(?:admin-)?api[-_]key|--hf[-_](?:api[-_])?token|--token|--password|--secret)([= ]+)(\"[^\"]*\"|'[^']*'|\S+)"), r"\1\2" + REDACTED),
-    (re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer\s+|basic\s+|token\s+)?\S+"), r"\1\2" + REDACTED),
-    (re.compile(r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|API_KEY)=)(\S+)"), r"\1" + REDACTED),
+    # --api-key value / --api-key=value (and friends). A value never swallows a closing quote, so a redacted
+    # shell-quoted command ('VLLM_API_KEY=***' vllm serve ...) stays pasteable.
+    (re.compile(r"(?i)(--(?:admin-)?api[-_]key|--hf[-_](?:api[-_])?token|--token|--password|--secret)([= ]+)(\"[^\"]*\"|'[^']*'|[^\s'\"]+)"), r"\1\2" + REDACTED),
+    (re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer\s+|basic\s+|token\s+)?[^\s'\"]+"), r"\1\2" + REDACTED),
+    (re.compile(r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|API_KEY)=)([^\s'\"]+)"), r"\1" + REDACTED),
     (re.compile(r"\b(hf_[A-Za-z0-9]{10,})"), REDACTED),
     (re.compile(r"\b(sk-[A-Za-z0-9_\-]{10,})"), REDACTED),
     (re.compile(r"(?i)(https?://[^/\s:@]+:)([^@\s/]+)(@)"), r"\1" + REDACTED + r"\3"),

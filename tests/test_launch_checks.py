@@ -344,3 +344,8 @@ def test_shell_operators_in_a_pasted_command(text):
     assert res["launch.flag-values"].status is Status.PASS, res["launch.flag-values"].summary
     assert res["launch.unknown-flags"].status is Status.PASS
     assert t.option("tp_size") == 2 and t.model_path == "/m/Qwen3-Embedding-0.6B"
+
+
+def test_quoted_command_followed_by_more_arguments():
+    t = build_target(["sglang serve --model-path /m/Qwen3-Embedding-0.6B", "--is-embedding", "--port", "30001"], server_version="0.5.23")
+    assert t.model_path == "/m/Qwen3-Embedding-0.6B" and t.port == 30001 and t.option("is_embedding") is True

@@ -230,3 +230,13 @@ def test_deadline_skips_dependents_and_settles_inapplicable_checks_without_waiti
     assert by["t.slow"].status is Status.ERROR
     assert by["t.dep"].status is Status.SKIP and by["t.dep"].blocked_by == ("t.slow",)
     assert by["t.na"].status is Status.SKIP and by["t.na"].summary == "not for this target"
+
+
+def test_redacted_shell_command_stays_balanced():
+    from qwen_doctor.launch import split_command
+    from qwen_doctor.redact import redact_text
+
+    t = build_target(["VLLM_API_KEY=sk-live-abcdef1234567890 vllm serve /m/Qwen3-Embedding-0.6B --api-key 'two words'"], server_version="0.33.0")
+    shown = redact_text(t.launch.display())
+    assert "sk-live" not in shown and "two words" not in shown
+    assert split_command(shown)[0] == "VLLM_API_KEY=***"  # quotes still balanced: pasteable
