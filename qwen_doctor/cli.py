@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 import typer
 
 from . import __version__
-from .model import ExitCode, exit_code_for
+from .results import ExitCode, exit_code_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Setting, Settings
@@ -77,12 +77,43 @@ def _root(
 
 
 def _use_color(stream) -> bool:
-    if os.environ.get("NO_COLOR"):
+    """Colour only on a terminal, and not with NO_COLOR (any value) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM", "").strip().lower() == "dumb":
         return False
     try:
         return stream.isatty()
     except Exception:
         return False
+
+
+def _text_width(stream) -> Optional[int]:
+    """Columns to wrap prose at: COLUMNS when set, else the terminal's width; None (never wrap) when the output is
+    not a terminal and COLUMNS is not set (CI logs, pipes, files)."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or None
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def _url_problem(url: str) -> Optional[str]:
+    """Why ``url`` cannot be probed (a scheme other than http/https), or None. ``host:port`` without a scheme is
+    fine (http is assumed)."""
+    import re
+
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)\Z", url.strip(), re.S)
+    if m is None:
+        return None
+    scheme, rest = m.group(1), m.group(2)
+    if not rest.startswith("//") and re.match(r"\d*(/|\Z)", rest) and not rest.startswith("/"):
+        return None  # host:port[/path]
+    if scheme.lower() in ("http", "https"):
+        return None
+    return f"only http:// and https:// URLs can be probed, not {scheme.lower()}:"
 
 
 def write_output(path: str, text: str) -> None:
@@ -220,9 +251,15 @@ def _build_targets(settings: "Settings") -> "tuple[list[Target], list[str]]":
 
         problem = resolve_user(settings.as_user)
         if isinstance(problem, str):
-            raise UsageError(f"--as-user: {problem}{_from(settings, 'as_user')}")
+            prefix = "" if problem.startswith("--as-user") else "--as-user: "
+            raise UsageError(f"{prefix}{problem}{_from(settings, 'as_user')}")
+    if settings.url:
+        problem = _url_problem(settings.url)
+        if problem:
+            raise UsageError(f"--url {settings.url}: {problem}{_from(settings, 'url')}")
     if settings.samples and not os.path.isfile(settings.samples):
-        raise UsageError(f"--samples {settings.samples}: no such file{_from(settings, 'samples')}")
+        what = "is a directory, not a file" if os.path.isdir(settings.samples) else "not a regular file" if os.path.exists(settings.samples) else "no such file"
+        raise UsageError(f"--samples {settings.samples}: {what}{_from(settings, 'samples')}")
     try:
         # 1. a launch command (after --) and/or explicit target options
         if settings.launch:
@@ -313,7 +350,6 @@ def _run_report(
     results = runner.run(targets)
     results = problem_results(registry.problems, targets[0].label if targets else "") + results
     results = apply_ignores(results, selector)
-    notes = list(notes) + selector.unmatched_ignores(registry, [p.id for p in registry.problems])
     from .fixes import all_safe_fixes
 
     corrected = {}
@@ -325,6 +361,13 @@ def _run_report(
         if cmd:
             corrected[t.label] = (cmd, ids)
     return Report(tuple(targets), tuple(results), started_at=started_at, duration_s=time.monotonic() - t0, notes=tuple(notes), corrected=corrected)
+
+
+def _warn_unmatched(selector: "Selector", registry: "Registry") -> None:
+    """--ignore patterns that match no check: a warning on stderr (never in the report on stdout)."""
+    for msg in selector.unmatched_ignores(registry, [p.id for p in registry.problems]):
+        sys.stderr.write(f"qwen-doctor: warning: {msg}\n")
+    sys.stderr.flush()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -343,18 +386,15 @@ def _check(kw: Dict[str, Any]) -> None:
         options = _run_options(settings, progress=out_fmt is OutputFormat.TEXT and _use_color(sys.stderr))
     except UsageError as exc:
         raise _die_usage(str(exc))
+    _warn_unmatched(selector, registry)
 
     spinner = _Spinner(enabled=options.progress)
     with spinner:
         report = _run_report(registry, selector, targets, notes, options, settings.deadline, on_start=spinner.started, on_finish=spinner.finished)
     output = settings.output
-    color = output in (None, "-") and out_fmt is OutputFormat.TEXT and _use_color(sys.stdout)
-    width = 100
-    if color:
-        try:
-            width = os.get_terminal_size().columns
-        except OSError:
-            pass
+    to_stdout = output in (None, "-")
+    color = to_stdout and out_fmt is OutputFormat.TEXT and _use_color(sys.stdout)
+    width = _text_width(sys.stdout) if to_stdout else None
     render_opts = RenderOptions(verbose=bool(settings.verbose), color=color, width=width, secrets=options.secrets, fail_on=settings.fail_on)
     text = out_fmt.renderer()(report, render_opts)
     if output and output != "-":
@@ -429,6 +469,7 @@ def _serve(kw: Dict[str, Any]) -> None:
         options = _run_options(settings)
     except UsageError as exc:
         raise _die_usage(str(exc))
+    _warn_unmatched(selector, registry)
 
     def run_once() -> "Report":
         targets, notes = _build_targets(settings)

@@ -1,13 +1,16 @@
-"""What a check sees: the target, the run's options, and the results of the checks it waits for."""
+"""What a check sees: the target, the run's options, the run's facts, and the results of the checks it waits for."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .model import Result
+from .facts import FactsStore, ModelFacts, ServerFacts
+from .results import Result
 from .target import Target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .relaunch import Relaunch
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,20 @@ class RunOptions:
 
 
 class Context:
-    """Handed to each check function. Thread-safe memo for expensive shared loads (config.json, ...)."""
+    """Handed to each check function.
 
-    def __init__(self, target: Target, options: RunOptions, deps: Mapping[str, Result], memo: "Memo") -> None:
+    ``ctx.server`` and ``ctx.model`` are the run's facts for this target (computed once, shared by every check and,
+    for the model, by every target with the same model location); ``ctx.facts`` has the per-run services.
+    """
+
+    def __init__(self, target: Target, options: RunOptions, deps: Mapping[str, Result], facts: FactsStore | None = None) -> None:
         self.target = target
         self.options = options
         self._deps = dict(deps)
-        self._memo = memo
+        self.facts = facts if facts is not None else FactsStore()
 
     def result(self, check_id: str) -> Result | None:
-        """The result of a check listed in depends_on/uses (None if it did not run)."""
+        """The result of a check listed in requires/uses (None if it did not run)."""
         return self._deps.get(check_id)
 
     def evidence(self, check_id: str, key: str, default: Any = None) -> Any:
@@ -51,27 +58,23 @@ class Context:
             return default
         return r.evidence.get(key, default)
 
-    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Compute once per target and run (e.g. the parsed config.json), shared across checks."""
-        return self._memo.get((self.target.label, key), compute)
+    @property
+    def server(self) -> ServerFacts | None:
+        return self.facts.server(self.target)
 
+    @property
+    def model(self) -> ModelFacts | None:
+        return self.facts.model(self.target)
 
-class Memo:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[Any, Any] = {}
-        self._locks: dict[Any, threading.Lock] = {}
+    def tokenizer_model(self) -> tuple[ModelFacts | None, str]:
+        return self.facts.tokenizer_model(self.target)
 
-    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._values:
-                return self._values[key]
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._lock:
-                if key in self._values:
-                    return self._values[key]
-            value = compute()
-            with self._lock:
-                self._values[key] = value
-            return value
+    @property
+    def relaunch(self) -> "Relaunch":
+        from .relaunch import Relaunch
+
+        return Relaunch(self.target)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Compute once per target and run, shared across this target's checks."""
+        return self.facts.memo.get(("target", id(self.target), key), compute)

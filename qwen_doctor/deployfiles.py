@@ -3,7 +3,7 @@
 ``targets_from_file(path)`` reads one file and returns one :class:`~qwen_doctor.target.Target` per
 container (compose service, Kubernetes container, systemd ``ExecStart=``) that starts SGLang, vLLM or
 TEI. What the file says beyond the command line (ports and their mapping, probes, environment, the
-image) is kept in ``Target.extra`` for the ``deploy.*`` checks:
+image) is kept in ``Target.deployment`` (a typed :class:`~qwen_doctor.target.Deployment`) for the ``deploy.*`` checks:
 
 =====================  =====================================================================
 ``deploy_kind``        ``"compose"``, ``"kubernetes"`` or ``"systemd"``
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .launch import LaunchCommand, LaunchError, split_launch
-from .target import Target, build_target
+from .target import Deployment, Target, build_target
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DOCUMENTS = 1000
@@ -452,12 +452,13 @@ def _build(c: _Container, opts: Mapping[str, Any], file_notes: list[str]) -> Tar
     try:
         port_env = kw.pop("port_env", None)
         model_env = kw.pop("model_env", None)
-        t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, extra=extra, env=env, **kw)
+        t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, deployment=extra, env=env, **kw)
         if port_env is not None and not t.given("port"):
-            t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, extra=extra, env=env, port=port_env, **kw)
+            t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, deployment=extra, env=env, port=port_env, **kw)
             extra["notes"].append(f"TEI listens on port {port_env} from the PORT environment variable" + (" (set by the image)" if c.extra.get("port_from_image") else ""))
         if model_env is not None and not t.given("model_id"):
             t = replace(t, model_path=model_env)
+        t = replace(t, deployment=Deployment.from_mapping(extra))
     except DeployFileError:
         raise
     except LaunchError as exc:

@@ -234,7 +234,7 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
             listening = listening_ports(pid)
         except Exception:
             listening = ()
-        extra: dict[str, Any] = {"process": _process_facts(proc), "notes": []}
+        extra: dict[str, Any] = {"kind": "process", "process": _process_facts(proc), "notes": []}
         secrets = _secret_names(proc) if env_ok else []
         if secrets:
             extra["secret_env"] = secrets  # names only: e.g. VLLM_API_KEY means the live probe needs --api-key
@@ -248,7 +248,7 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
         if launch.server == "tei" and "port" not in kw and env.get("PORT", "").isdigit():
             kw["port"] = int(env["PORT"])
         try:
-            t = build_target(argv, pid=pid, listening=listening, label=label, source="process", env=env, extra=extra, **kw)
+            t = build_target(argv, pid=pid, listening=listening, label=label, source="process", env=env, deployment=extra, **kw)
         except LaunchError as exc:
             notes.append(f"pid {pid}: {launch.server} command line not understood: {exc}")
             continue
@@ -341,7 +341,7 @@ def readiness_target(**target_opts: Any) -> tuple[Target, list[str]]:
         server_version=target_opts.get("server_version"),
         label="this host (default SGLang deployment)",
         source="readiness",
-        extra={"readiness": True, "notes": []},
+        deployment={"kind": "readiness", "readiness": True},
     )
     notes.insert(
         0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .model import Applicability, Result, Status
+from .results import Applicability, Result, Status
 from .target import Target
 
 CATEGORIES = ("launch", "host")
@@ -30,7 +30,7 @@ def all_safe_fixes(target: Target, results: Sequence[Result], registry) -> tuple
     from .runner import Runner
     from .target import build_target
 
-    if target.launch is None or target.extra.get("entrypoint_problem"):
+    if target.launch is None or (target.deployment is not None and target.deployment.entrypoint_problem):
         return None, ()
     runner = Runner(registry, select=lambda c: c.category in CATEGORIES)
     current = target
@@ -49,7 +49,7 @@ def all_safe_fixes(target: Target, results: Sequence[Result], registry) -> tuple
                 label=target.label,
                 source=target.source,
                 pid=target.pid,
-                extra=target.extra,
+                deployment=target.deployment,
             )
         except LaunchError:
             break

@@ -51,49 +51,7 @@ _DATA_PARTS = ("data", "flags")
 # Versions
 # --------------------------------------------------------------------------------------------
 
-_VERSION_RE = re.compile(
-    r"""
-    ^\s*[vV]?
-    (?P<release>\d+(?:\.\d+)*)
-    (?:[-_.]?(?P<pre>a|alpha|b|beta|c|rc|pre|preview)[-_.]?(?P<pre_n>\d*))?
-    (?:[-_.]?(?P<post>post|rev|r)[-_.]?(?P<post_n>\d*))?
-    (?:[-_.]?(?P<dev>dev)[-_.]?(?P<dev_n>\d*))?
-    (?:\+(?P<local>[0-9A-Za-z.\-_]*))?
-    \s*$
-    """,
-    re.VERBOSE,
-)
-_PRE_RANK = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
-_RELEASE_WIDTH = 6
-
-
-def parse_version(v: str) -> tuple:
-    """Sortable key for a release string (PEP 440-ish, enough for server releases).
-
-    ``"0.5.8.post1" < "0.5.9"``, ``"0.10.1.1" > "0.10.1"``, ``"1.9" == "1.9.0"``,
-    ``"0.5.23rc1" < "0.5.23"``, ``"0.11.1.dev5" < "0.11.1rc1"``; a leading ``v`` and a local
-    suffix (``+cpu``) are ignored. Raises ValueError for strings that are not versions.
-    """
-    m = _VERSION_RE.match(v or "")
-    if not m:
-        raise ValueError(f"not a version: {v!r}")
-    nums = tuple(int(x) for x in m.group("release").split("."))
-    release = nums + (0,) * max(0, _RELEASE_WIDTH - len(nums))
-    pre, post, dev = m.group("pre"), m.group("post"), m.group("dev")
-    if pre:
-        pre_key = (_PRE_RANK[pre.lower()], int(m.group("pre_n") or 0))
-    elif dev and not post:
-        pre_key = (-1, 0)  # 1.0.dev1 sorts before 1.0a1
-    else:
-        pre_key = (3, 0)  # final release
-    post_key = int(m.group("post_n") or 0) if post else -1
-    dev_key = (0, int(m.group("dev_n") or 0)) if dev else (1, 0)
-    return (release, pre_key, post_key, dev_key)
-
-
-def version_at_least(v: str, floor: str) -> bool:
-    """True when release ``v`` is ``floor`` or newer."""
-    return parse_version(v) >= parse_version(floor)
+from .versions import parse_version, version_at_least  # noqa: E402,F401  (the one comparator)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,48 +44,21 @@ class Listener:
     family: int
 
 
-_CACHE_TTL = 2.0
-_cache: tuple[float, list] | None = None
-_scopes = 0
-_cache_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def shared_socket_scan():
-    """Within one run, port checks of many targets share one socket scan (at most 2 s old)."""
-    global _scopes, _cache
-    with _cache_lock:
-        _scopes += 1
-    try:
-        yield
-    finally:
-        with _cache_lock:
-            _scopes -= 1
-            if _scopes == 0:
-                _cache = None
-
-
-def _tcp_connections() -> list:
+def scan_connections() -> list:
+    """The host's TCP sockets (psutil). A run scans once and hands the list to every check through its Context."""
     import psutil
 
-    global _cache
-    with _cache_lock:
-        now = time.monotonic()
-        if _scopes and _cache is not None and now - _cache[0] < _CACHE_TTL:
-            return _cache[1]
-        conns = psutil.net_connections(kind="tcp")
-        if _scopes:
-            _cache = (now, conns)
-        return conns
+    return psutil.net_connections(kind="tcp")
 
 
-def listeners(port: int | None = None) -> tuple[list[Listener], str | None]:
-    """TCP sockets in LISTEN state (optionally on one port). Returns (listeners, note when incomplete)."""
+def listeners(port: int | None = None, conns: list | None = None) -> tuple[list[Listener], str | None]:
+    """TCP sockets in LISTEN state (optionally on one port), from ``conns`` (a run's scan) or a fresh scan.
+    Returns (listeners, note when incomplete)."""
     import psutil
 
     note = None
     try:
-        conns = _tcp_connections()
+        conns = scan_connections() if conns is None else conns
     except (psutil.AccessDenied, PermissionError):
         return [], "this user may not list sockets (psutil AccessDenied); run as root to name holders"
     out = []

@@ -24,30 +24,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from .model import Outcome, Status
-
+from .results import Status
 if TYPE_CHECKING:  # pragma: no cover
-    from .context import Context
     from .target import Target
+
+from .spec import Applies, CheckFunc, CheckSpec, SpecError, always, on_target, spec_of
 
 ENTRY_POINT_GROUP = "qwen_doctor.checks"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("launch", "qwen_doctor.checks.launch:register"),
     ("host", "qwen_doctor.checks.host:register"),
     ("model", "qwen_doctor.checks.model:register"),
+    ("tokenizer", "qwen_doctor.checks.tokenizer:register"),
     ("gpu", "qwen_doctor.checks.gpu:register"),
     ("probe", "qwen_doctor.checks.probe:register"),
     ("deploy", "qwen_doctor.checks.deploy:register"),
 )
 DEFAULT_CHECKS_DIRS = ("./checks.d", "/etc/qwen-doctor/checks.d")
-_ID = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
-
-CheckFunc = Callable[["Context"], Outcome]
-Applies = Callable[["Target"], "bool | str"]
-
-
-def always(target: "Target") -> bool | str:
-    return True
 
 
 @dataclass(frozen=True)
@@ -65,6 +58,7 @@ class Check:
     timeout: float = 10.0
     plugin: str = "builtin"
     source: str = ""  # module or file it came from
+    reads: tuple[str, ...] = ()  # facts it reads (server, model, tokenizer, gpu, ...)
 
     @property
     def doc(self) -> str:
@@ -101,8 +95,11 @@ class Registry:
 
     # -- registration -------------------------------------------------------------------------
     def add(self, check: Check) -> Check:
-        if not _ID.match(check.id):
-            raise RegistryError(f"invalid check ID {check.id!r}: use lower-case dotted words like 'site.port-range'")
+        spec = CheckSpec(check.id, check.title, check.severity, check.applies, check.depends_on, check.uses, (), check.timeout)
+        try:
+            spec.validate()
+        except SpecError as exc:
+            raise RegistryError(str(exc)) from None
         if check.id in self._checks:
             prev = self._checks[check.id]
             raise RegistryError(f"duplicate check ID {check.id!r} (already registered by {prev.plugin} from {prev.source or prev.plugin})")
@@ -112,6 +109,33 @@ class Registry:
         self._checks[check.id] = check
         return check
 
+    def add_checks(self, *funcs: CheckFunc) -> None:
+        """Register functions declared with ``@check`` (their spec travels with them)."""
+        from .checks.timeouts import timeout_for
+
+        for func in funcs:
+            spec = spec_of(func)
+            if spec is None:
+                raise RegistryError(f"{getattr(func, '__qualname__', func)!r} has no @check spec")
+            builtin = self._current_plugin == "builtin"
+            timeout = spec.timeout if spec.timeout is not None else timeout_for(spec.id, builtin=builtin)
+            self.add(
+                Check(
+                    id=spec.id,
+                    title=spec.title,
+                    category=spec.category,
+                    func=func,
+                    severity=spec.severity,
+                    applies=spec.applies,
+                    depends_on=spec.requires,
+                    uses=spec.uses,
+                    timeout=timeout,
+                    plugin=self._current_plugin,
+                    source=self._current_source or getattr(func, "__module__", ""),
+                    reads=spec.reads,
+                )
+            )
+
     def check(
         self,
         id: str,
@@ -119,7 +143,7 @@ class Registry:
         category: str | None = None,
         *,
         severity: Status = Status.FAIL,
-        applies: Applies = always,
+        applies: Callable[["Target"], "bool | str"] = always,
         depends_on: Sequence[str] = (),
         uses: Sequence[str] = (),
         timeout: float = 10.0,
@@ -134,7 +158,7 @@ class Registry:
                     category=category or id.split(".", 1)[0],
                     func=func,
                     severity=severity,
-                    applies=applies,
+                    applies=on_target(applies),
                     depends_on=tuple(depends_on),
                     uses=tuple(uses),
                     timeout=timeout,

@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
-from .context import Context, Memo, RunOptions
-from .model import Fix, Outcome, Result, Status
+from .context import Context, RunOptions
+from .facts import FactsStore
+from .results import Fix, Outcome, Result, Status
 from .redact import redact_obj, redact_text
 from .registry import Check, PluginProblem, Registry
 from .target import Target
@@ -126,13 +127,11 @@ class Runner:
                     frontier.append(d)
         return [c for c in checks if c.id in chosen]
 
-    def run(self, targets: Sequence[Target]) -> list[Result]:
-        from .procs import shared_socket_scan
+    def run(self, targets: Sequence[Target], facts: FactsStore | None = None) -> list[Result]:
+        """Run every selected check on every target. ``facts``: the run's store (a new one by default)."""
+        return self._run(targets, facts if facts is not None else FactsStore())
 
-        with shared_socket_scan():
-            return self._run(targets)
-
-    def _run(self, targets: Sequence[Target]) -> list[Result]:
+    def _run(self, targets: Sequence[Target], facts: FactsStore) -> list[Result]:
         checks = self._checks()
         jobs: list[_Job] = []
         for t in targets:
@@ -144,7 +143,6 @@ class Runner:
                 j = jobs[base + i]
                 j.deps = tuple(pos[d] for d in c.depends_on if d in pos)
                 j.uses = tuple(pos[d] for d in c.uses if d in pos)
-        memo = Memo()
         lock = threading.Lock()
         done = threading.Condition(lock)
         t0 = time.monotonic()
@@ -164,7 +162,7 @@ class Runner:
 
         def execute(job: _Job) -> None:
             deps = {jobs[k].check.id: jobs[k].result for k in (*job.deps, *job.uses) if jobs[k].result is not None}
-            ctx = Context(job.target, self.options, deps, memo)
+            ctx = Context(job.target, self.options, deps, facts)
             start = time.monotonic()
             try:
                 outcome = job.check.func(ctx)
@@ -184,7 +182,7 @@ class Runner:
                     progressed = False
                     for job in list(pending):
                         # settle what needs no waiting first: not applicable, or a hard dependency that failed
-                        quick = self._applicability(job)
+                        quick = self._applicability(job, facts)
                         if quick is None:
                             if any(jobs[k].result is None for k in job.deps):
                                 continue
@@ -246,10 +244,10 @@ class Runner:
                 done.wait(timeout=max(0.005, min(waits, default=0.05)))
         return [j.result for j in jobs if j.result is not None]
 
-    def _applicability(self, job: _Job) -> Outcome | None:
+    def _applicability(self, job: _Job, facts: FactsStore) -> Outcome | None:
         if job.applicable is None:
             try:
-                applies = job.check.applies(job.target)
+                applies = job.check.applies(Context(job.target, self.options, {}, facts))
             except Exception as exc:
                 job.applicable = Outcome.error(f"applicability test crashed: {_one_line(exc)}")
                 return job.applicable

@@ -21,7 +21,7 @@ import fnmatch
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
-from .model import Result, Status
+from .results import Result, Status
 from .registry import Check, Registry
 
 _GLOB = set("*?[")

@@ -29,7 +29,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from . import __version__
-from .model import Status, exit_code_for
+from .results import Status, exit_code_for
 from .render import RenderOptions, Report
 
 ENDPOINTS = ("/livez", "/readyz", "/metrics")

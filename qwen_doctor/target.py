@@ -19,6 +19,65 @@ DEFAULT_PORT = {"sglang": 30000, "vllm": 8000, "tei": 3000}
 DEFAULT_HOST = {"sglang": "127.0.0.1", "vllm": "0.0.0.0", "tei": "0.0.0.0"}
 
 
+def _frozen(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return MappingProxyType({k: _frozen(v) for k, v in x.items()})
+    if isinstance(x, (list, tuple)):
+        return tuple(_frozen(v) for v in x)
+    return x
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the target is deployed, as read from a deployment file or a running process (typed; read by deploy.* checks)."""
+
+    kind: str  # compose | kubernetes | systemd | docker-run | process | readiness | ...
+    file: str | None = None
+    notes: tuple[str, ...] = ()
+    image: str | None = None
+    image_entrypoint: tuple[str, ...] | None = None  # None: unknown image; (): an image with no ENTRYPOINT
+    entrypoint_source: str | None = None  # "image" | "file" | None
+    entrypoint_problem: str | None = None  # the command is mis-assembled against the image's ENTRYPOINT
+    entrypoint_fix: str | None = None
+    port_from_image: bool = False
+    ports: tuple[Mapping[str, Any], ...] = ()  # {"container", "published", "host_ip", "protocol", "name"}
+    container_ports: tuple[int, ...] = ()
+    service_ports: tuple[Mapping[str, Any], ...] = ()  # Kubernetes Service ports that select this pod
+    host_network: bool = False
+    probes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    gpus: Any = None
+    runtime_vars: tuple[str, ...] = ()  # variables expanded only at run time
+    shell_script: str | None = None
+    process: Mapping[str, Any] | None = None  # a discovered process: pid, user, cmdline
+    secret_env: tuple[str, ...] = ()  # names of secret variables in a discovered process's environment
+    readiness: bool = False
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> "Deployment":
+        """Build from the loose mapping a reader collects (unknown keys are an error: every fact has a field)."""
+        names = {f for f in cls.__dataclass_fields__}
+        data = dict(m)
+        if "deploy_kind" in data:
+            data["kind"] = data.pop("deploy_kind")
+        unknown = set(data) - names
+        if unknown:
+            raise TypeError(f"unknown deployment facts: {', '.join(sorted(unknown))}")
+        data.setdefault("kind", "unknown")
+        for k in ("notes", "ports", "container_ports", "service_ports", "runtime_vars", "secret_env"):
+            if k in data:
+                data[k] = _frozen(list(data[k] or ()))
+        if data.get("image_entrypoint") is not None:
+            data["image_entrypoint"] = tuple(data["image_entrypoint"])
+        for k in ("probes", "process"):
+            if data.get(k) is not None:
+                data[k] = _frozen(data[k])
+        if data.get("probes") is None:
+            data.pop("probes", None)
+        if data.get("gpus") is not None:
+            data["gpus"] = _frozen(data["gpus"])
+        return cls(**data)
+
+
 @dataclass(frozen=True)
 class Target:
     """The deployment under examination."""
@@ -37,7 +96,7 @@ class Target:
     pid: int | None = None  # the running server process, when discovered
     listening: tuple[int, ...] = ()  # ports that process listens on
     source: str = "command line"
-    extra: Mapping[str, Any] = field(default_factory=dict)  # deployment-file facts (probes, ports mapping)
+    deployment: Deployment | None = None  # deployment-file or process facts (probes, ports mapping, image)
     url_source: str | None = None  # "url" (--url), "process" (a running server), "launch" (its command), "options" (--host/--port)
 
     def option(self, dest: str, default: Any = None) -> Any:
@@ -85,8 +144,8 @@ class Target:
             "url": self.url,
             "pid": self.pid,
             "listening": list(self.listening),
-            "deploy_kind": self.extra.get("deploy_kind"),
-            "notes": list(self.extra.get("notes") or ()),
+            "deploy_kind": self.deployment.kind if self.deployment else None,
+            "notes": list(self.deployment.notes) if self.deployment else [],
         }
 
 
@@ -118,7 +177,7 @@ def build_target(
     source: str = "command line",
     pid: int | None = None,
     listening: Sequence[int] = (),
-    extra: Mapping[str, Any] | None = None,
+    deployment: Deployment | Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     version_source: str | None = None,
 ) -> Target:
@@ -191,6 +250,6 @@ def build_target(
         pid=pid,
         listening=tuple(listening),
         source=source,
-        extra=MappingProxyType(dict(extra or {})),
+        deployment=Deployment.from_mapping(deployment) if isinstance(deployment, Mapping) else deployment,
         url_source=("url" if url else "process" if pid is not None else "launch" if launch is not None else "options") if eff_url else None,
     )

@@ -81,3 +81,125 @@ def vllm_generate_server(tmp_path_factory):
     _require_vllm()
     model_dir = _modeldirs.build_tiny_model_dir(tmp_path_factory.mktemp("tiny-qwen3-causal"), key_prefix="model.")
     yield from _vllm_server(tmp_path_factory, model_dir, "generate")
+
+
+# --- real SGLang 0.5.23 CPU servers (tests/testkit/sglang_server.py) ----------------------------
+# One configuration per fixture. Each starts lazily, the first time a test asks for its server, and at most one
+# SGLang runs at a time (each takes ~3 GB and both cores while starting): starting one stops any other. A server
+# is stopped as soon as the last collected test that uses its configuration has finished, and at the end of the
+# session in any case. Tests that use the same configuration are run one after another (see
+# pytest_collection_modifyitems), so each configuration starts once per session.
+
+from tests.testkit import sglang_server as _sglang  # noqa: E402
+
+SGLANG_KEY = "sk-sglang-live-KEY-1a2b3c4d5e6f"
+#: fixture name -> configuration; the `<name>_server` fixture of each gives the running server
+SGLANG_CONFIGS = {
+    # --is-embedding, --served-model-name different from the path: the healthy deployment
+    "sglang_embed": _sglang.SglangConfig(name="embed", served_model_name="qwen3-tiny-embed"),
+    # no --is-embedding: the misconfiguration
+    "sglang_generate": _sglang.SglangConfig(name="generate", is_embedding=False),
+    # --model-path DIR/ (trailing slash) and no --served-model-name: the served name is the path, slash included
+    "sglang_slash": _sglang.SglangConfig(name="slash", trailing_slash=True),
+    # a small --context-length (over-length behaviour), started with the `sglang serve` console script
+    "sglang_small_ctx": _sglang.SglangConfig(name="small-ctx", context_length=128, launcher="cli"),
+    # --api-key
+    "sglang_api_key": _sglang.SglangConfig(name="api-key", api_key=SGLANG_KEY),
+}
+_SGLANG_FIXTURES = {**{n: n for n in SGLANG_CONFIGS}, **{f"{n}_server": n for n in SGLANG_CONFIGS}}
+_sglang_remaining: dict[str, int] = {}
+_sglang_pool_ref: list[_sglang.SglangPool] = []
+
+
+def _sglang_uses(item) -> list[str]:
+    names = getattr(item, "fixturenames", ())
+    return sorted({_SGLANG_FIXTURES[n] for n in names if n in _SGLANG_FIXTURES})
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the tests of one SGLang configuration one after another: the items that use an SGLang server are
+    stably grouped by configuration (in order of first appearance), in the slots they already occupy; every
+    other test keeps its place. Then count, per configuration, how many tests use it."""
+    slots = [i for i, it in enumerate(items) if _sglang_uses(it)]
+    if slots:
+        order: dict[str, int] = {}
+        for i in slots:
+            order.setdefault(_sglang_uses(items[i])[0], len(order))
+        grouped = sorted((items[i] for i in slots), key=lambda it: order[_sglang_uses(it)[0]])
+        for i, it in zip(slots, grouped):
+            items[i] = it
+    _sglang_remaining.clear()
+    for it in items:
+        for name in _sglang_uses(it):
+            _sglang_remaining[name] = _sglang_remaining.get(name, 0) + 1
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    for name in _sglang_uses(item):
+        _sglang_remaining[name] = _sglang_remaining.get(name, 1) - 1
+        if _sglang_remaining[name] <= 0 and _sglang_pool_ref:
+            h = _sglang_pool_ref[0].handles.get(SGLANG_CONFIGS[name].name)
+            if h is not None:
+                h.stop()  # its last test is done: free the memory now
+
+
+def require_sglang() -> None:
+    """Skip (or, with QWEN_DOCTOR_REQUIRE_SERVER=1, fail) when the SGLang CPU venv is absent."""
+    if _sglang.sglang_python() is None:
+        msg = _sglang.missing_reason()
+        if os.environ.get("QWEN_DOCTOR_REQUIRE_SERVER") == "1":
+            pytest.fail(msg + "; QWEN_DOCTOR_REQUIRE_SERVER=1 forbids skipping", pytrace=False)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def sglang_model_dir(tmp_path_factory) -> Path:
+    """The tiny random Qwen3 in a directory named like the real model (SGLang's Qwen3 loader adds the `model.`
+    weight prefix for paths containing "Embedding", the layout Qwen3-Embedding checkpoints have)."""
+    return _modeldirs.build_tiny_model_dir(tmp_path_factory.mktemp("sglang-model"), name=_sglang.MODEL_DIR_NAME)
+
+
+@pytest.fixture(scope="session")
+def sglang_pool(tmp_path_factory):
+    """The session's SGLang servers (at most one running); all stopped at the end of the session."""
+    pool = _sglang.SglangPool(tmp_path_factory.mktemp("sglang-logs"))
+    _sglang_pool_ref[:] = [pool]
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        _sglang_pool_ref.clear()
+
+
+def _sglang_handle(request, name: str):
+    require_sglang()
+    pool = request.getfixturevalue("sglang_pool")
+    model_dir = request.getfixturevalue("sglang_model_dir")
+    return pool.handle(SGLANG_CONFIGS[name], model_dir)
+
+
+def _sglang_running(handle):
+    try:
+        return handle.get()
+    except _sglang.SglangServerError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+def _make_sglang_fixtures(name: str):
+    @pytest.fixture(scope="session", name=name)
+    def handle_fixture(request):
+        return _sglang_handle(request, name)
+
+    @pytest.fixture(name=f"{name}_server")
+    def server_fixture(request):
+        return _sglang_running(request.getfixturevalue(name))
+
+    handle_fixture.__doc__ = f"Lazy handle of the SGLang configuration {SGLANG_CONFIGS[name]!r} (.get() starts it)."
+    server_fixture.__doc__ = f"The running SGLang server of configuration {SGLANG_CONFIGS[name].name!r}."
+    return handle_fixture, server_fixture
+
+
+for _name in SGLANG_CONFIGS:
+    globals()[_name], globals()[f"{_name}_server"] = _make_sglang_fixtures(_name)

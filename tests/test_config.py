@@ -226,7 +226,7 @@ def test_format_launch_and_ignore_from_config(tmp_path):
 
 def test_checks_and_explain_read_checks_dir_from_config(tmp_path):
     write(tmp_path / "site" / "mine.py", textwrap_dedent('''
-        from qwen_doctor.model import Outcome
+        from qwen_doctor.results import Outcome
 
         def register(registry):
             @registry.check("site.always", "Always passes", "site")

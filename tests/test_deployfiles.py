@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from qwen_doctor.checks import deploy, host, launch
 from qwen_doctor.deployfiles import DeployFileError, image_entrypoint, read_deploy_file, targets_from_file, unwrap_shell
 from qwen_doctor.launch import LaunchError
-from qwen_doctor.model import Status
+from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.render import RenderOptions, Report
 from qwen_doctor.render.json_format import render_json

@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qwen_doctor.context import RunOptions
-from qwen_doctor.model import Applicability, Fix, Outcome, Status
+from qwen_doctor.results import Applicability, Fix, Outcome, Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.render import OutputFormat, RenderOptions, Report, renderer_for
 from qwen_doctor.runner import Runner

@@ -25,7 +25,7 @@ import pytest
 from qwen_doctor.checks import gpu as gpu_checks
 from qwen_doctor.context import RunOptions
 from qwen_doctor.gpu.nvml import REPLAY_ENV
-from qwen_doctor.model import Outcome, Status
+from qwen_doctor.results import Outcome, Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.runner import Runner
 from qwen_doctor.target import build_target

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from qwen_doctor.launch import LaunchError, split_command, split_launch
-from qwen_doctor.model import Status
+from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.runner import Runner
 from qwen_doctor.checks import launch as launch_checks

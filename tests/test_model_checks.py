@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from qwen_doctor import safetensors_header as sh
 from qwen_doctor.checks import model as mc
 from qwen_doctor.context import RunOptions
-from qwen_doctor.model import Status
+from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.runner import Runner
 from qwen_doctor.target import build_target

@@ -15,7 +15,7 @@ import pytest
 from qwen_doctor.checks import host as host_checks
 from qwen_doctor.checks.host import _conflicts
 from qwen_doctor.launch import split_command
-from qwen_doctor.model import Status
+from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.runner import Runner
 from qwen_doctor.target import build_target

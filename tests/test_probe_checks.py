@@ -20,7 +20,7 @@ import pytest
 
 from qwen_doctor.checks import probe as probe_checks
 from qwen_doctor.context import RunOptions
-from qwen_doctor.model import Status
+from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.render import RenderOptions, Report
 from qwen_doctor.render.json_format import render_json

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from qwen_doctor.context import RunOptions
-from qwen_doctor.model import Outcome, Status, exit_code_for
+from qwen_doctor.results import Outcome, Status, exit_code_for
 from qwen_doctor.registry import Registry, RegistryError, default_registry
 from qwen_doctor.runner import Runner, problem_results
 from qwen_doctor.target import build_target
@@ -134,7 +134,7 @@ def test_secrets_redacted_in_results(target):
 
 
 def test_exit_codes():
-    from qwen_doctor.model import Result
+    from qwen_doctor.results import Result
 
     def res(status):
         return Result("a.b", "t", "c", status, "s", {}, None, 0, "x")
@@ -167,7 +167,7 @@ def test_dropins_broken_world_writable_duplicate_become_problems(tmp_path, targe
     d.mkdir()
     os.chmod(d, 0o755)
     _write(d, "a_good.py", """
-        from qwen_doctor.model import Outcome
+        from qwen_doctor.results import Outcome
         def register(registry):
             @registry.check("site.good", "good")
             def good(ctx):
@@ -176,7 +176,7 @@ def test_dropins_broken_world_writable_duplicate_become_problems(tmp_path, targe
     """)
     _write(d, "b_broken.py", "def register(registry):\n    raise ImportError('nope'\n")  # SyntaxError
     _write(d, "c_dup.py", """
-        from qwen_doctor.model import Outcome
+        from qwen_doctor.results import Outcome
         def register(registry):
             registry.check("site.other", "other")(lambda ctx: Outcome.passed("x"))
             registry.check("host.port", "dup")(lambda ctx: Outcome.passed("x"))

@@ -21,7 +21,7 @@ import pytest
 from qwen_doctor import tokenizer_tools as tt
 from qwen_doctor.checks import model as mc
 from qwen_doctor.context import RunOptions
-from qwen_doctor.model import Status
+from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.runner import Runner
 from qwen_doctor.target import build_target

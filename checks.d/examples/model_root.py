@@ -6,7 +6,7 @@ A Hugging Face repo id (no local path) is allowed only when QWEN_DOCTOR_ALLOW_HU
 import os
 import posixpath
 
-from qwen_doctor.model import Fix, Outcome
+from qwen_doctor.results import Fix, Outcome
 
 ROOT = os.environ.get("QWEN_DOCTOR_MODEL_ROOT", "/models")
 

@@ -5,7 +5,7 @@ instance to add to (no globals), and the same Context/Outcome API as the built-i
 Copy this file into ./checks.d, /etc/qwen-doctor/checks.d or a --checks-dir directory and adapt it.
 """
 
-from qwen_doctor.model import Fix, Outcome, Status
+from qwen_doctor.results import Fix, Outcome, Status
 
 LOW, HIGH = 30000, 30099
 

@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..flags import version_at_least
-from ..model import Applicability, Fix, Outcome, Status
+from ..results import Applicability, Fix, Outcome, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..gpu import memory as mem
 from ..gpu.nvml import DeviceInfo, GpuSnapshot, NoDriver, ReplayError, backend_for_run, take_snapshot, throttle_names
-from ..model import Applicability, Fix, Outcome, Status
+from ..results import Applicability, Fix, Outcome, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context

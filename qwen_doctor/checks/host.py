@@ -7,7 +7,7 @@ import ipaddress
 import socket
 from typing import TYPE_CHECKING
 
-from ..model import Applicability, Fix, Outcome
+from ..results import Applicability, Fix, Outcome
 from ..procs import Listener, bind_family, describe_process, listeners
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..flags import load_table, table_versions, version_at_least
 from ..launch import ParseIssue
-from ..model import Applicability, Fix, Outcome, Status
+from ..results import Applicability, Fix, Outcome, Status
 from ..modelfiles import derived_context_length, has_st_config, local_dir, looks_like_hub_id, read_config
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from ..model import Applicability, Fix, Outcome, Status
+from ..results import Applicability, Fix, Outcome, Status
 from ..modelfiles import VARIANTS, derived_context_length, looks_like_hub_id, variant_of
 
 if TYPE_CHECKING:  # pragma: no cover

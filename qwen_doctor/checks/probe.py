@@ -20,7 +20,8 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..model import Applicability, Fix, Outcome, Status
+from ..versions import is_version, version_at_least
+from ..results import Applicability, Fix, Outcome, Status
 from ..probe import (
     BATCH_COSINE_MIN,
     DETERMINISM_COSINE_MIN,
@@ -46,7 +47,6 @@ from ..probe import (
     percentile,
     stats,
     variant_from_name,
-    version_ge,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -178,7 +178,7 @@ def _embedding_mode_fix(ctx: "Context", kind: str | None, version: str | None) -
             f"Restart SGLang with --is-embedding: Qwen3-Embedding declares Qwen3ForCausalLM, which SGLang never auto-detects as an embedding model ({WHERE_LAUNCH}).",
             {"--is-embedding": None},
         )
-    if version_ge(version, "0.10.1") is False:
+    if version is not None and is_version(version) and not version_at_least(version, "0.10.1"):
         flags, opts = "--task embed", {"--task": "embed"}
     else:
         flags, opts = "--runner pooling --convert embed", {"--runner": "pooling", "--convert": "embed"}

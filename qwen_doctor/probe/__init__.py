@@ -82,20 +82,6 @@ def is_fastapi_not_found(body: Any) -> bool:
     return isinstance(body, dict) and body == {"detail": "Not Found"}
 
 
-# -- versions ------------------------------------------------------------------------------------------
-def version_tuple(v: str | None) -> tuple[int, ...]:
-    if not v:
-        return ()
-    nums = re.findall(r"\d+", str(v).split("+")[0])
-    return tuple(int(n) for n in nums[:3])
-
-
-def version_ge(v: str | None, ref: str) -> bool | None:
-    """v >= ref, or None when v is unknown."""
-    t = version_tuple(v)
-    if not t:
-        return None
-    return t >= version_tuple(ref)
 
 
 # -- vectors -------------------------------------------------------------------------------------------

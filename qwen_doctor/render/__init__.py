@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Callable, Sequence
 
 from .. import __version__
-from ..model import Result, counts
+from ..results import Result, counts
 from ..target import Target
 
 SCHEMA_VERSION = 1
@@ -68,7 +68,7 @@ class Report:
 class RenderOptions:
     verbose: bool = False
     color: bool = False
-    width: int = 100
+    width: int | None = None  # text: wrap prose at this many columns; None: never wrap (not a terminal, no COLUMNS)
     secrets: tuple[str, ...] = ()  # literal secret values to redact from target fields (results are redacted already)
     fail_on: str = "fail"  # for formats that state a verdict (markdown)
 
@@ -144,12 +144,26 @@ def evidence_lines(result: Result, limit: int = 40, width: int = 400) -> list[st
     return out
 
 
+def _words(text: str) -> str:
+    return " ".join(text.lower().replace("`", "").rstrip(" .;:").split())
+
+
+def fix_repeats_summary(result: Result) -> bool:
+    """The fix text says nothing the summary does not (the same words, or a part of the summary): shown once."""
+    fix = result.fix
+    if fix is None or not fix.text.strip():
+        return True
+    f = _words(fix.text)
+    return bool(f) and f in _words(result.summary)
+
+
 def fix_lines(result: Result) -> list[str]:
-    """The fix of a result as plain lines (text, commands, corrected launch command)."""
+    """The fix of a result as plain lines (text, commands, corrected launch command); a fix text that only repeats
+    the summary is left out (its commands stay)."""
     fix = result.fix
     if fix is None:
         return []
-    out = [f"fix ({fix.applicability.value}): {fix.text}"]
+    out = [] if fix_repeats_summary(result) else [f"fix ({fix.applicability.value}): {fix.text}"]
     out.extend(f"$ {c}" for c in fix.commands)
     if fix.launch_command:
         out.append(f"corrected launch command: {fix.launch_command}")

@@ -22,7 +22,7 @@ import socket
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
-from ..model import Result, Status
+from ..results import Result, Status
 from . import RenderOptions, Report, evidence_lines, fix_lines, target_facts
 
 # XML 1.0 forbids most C0 controls, lone surrogates and U+FFFE/U+FFFF.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from ..model import Result, Status, exit_code_for
-from . import RenderOptions, Report, evidence_lines, target_facts
+from ..results import Result, Status, exit_code_for
+from . import RenderOptions, Report, evidence_lines, fix_repeats_summary, target_facts
 
 _ICON = {Status.FAIL: "❌", Status.ERROR: "💥", Status.WARN: "⚠️", Status.PASS: "✅", Status.SKIP: "⏭️"}
 _ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIP: 3, Status.PASS: 4}
@@ -91,7 +91,8 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
                 if options.verbose and r.evidence:
                     out += [""] + _block("\n".join(evidence_lines(r)))
                 if r.fix is not None:
-                    out += ["", f"**Fix** ({_esc(r.fix.applicability.value)}): {_esc(r.fix.text)}"]
+                    if not fix_repeats_summary(r):
+                        out += ["", f"**Fix** ({_esc(r.fix.applicability.value)}): {_esc(r.fix.text)}"]
                     if r.fix.commands:
                         out += [""] + _block("\n".join(r.fix.commands), "bash")
                     if r.fix.launch_command:

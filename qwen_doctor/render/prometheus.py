@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Mapping, Sequence
 
-from ..model import Result, Status
+from ..results import Result, Status
 from . import RenderOptions, Report
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -1,13 +1,20 @@
 """The terminal report: grouped by target and category, fixes under each problem, passes collapsed
-unless verbose. Colour only on a TTY without NO_COLOR; otherwise plain text with the same content."""
+unless verbose. Colour only on a TTY without NO_COLOR and TERM=dumb; otherwise plain text with the same content.
+
+Wrapping: prose wraps at ``options.width`` (the terminal's width or COLUMNS, chosen by the CLI) and only between
+words (a word or a path longer than the line overflows it rather than being cut); with no width (not a terminal,
+no COLUMNS: CI logs, pipes) nothing is wrapped. Commands, corrected launch commands and paths are never wrapped,
+whatever the width: they are printed whole on one line, so a paste runs what the doctor meant."""
 
 from __future__ import annotations
 
 import io
 from collections import OrderedDict
 
-from ..model import Result, Status
-from . import RenderOptions, Report
+from ..results import Result, Status
+from . import RenderOptions, Report, fix_repeats_summary
+
+NO_WRAP_WIDTH = 1_000_000  # the console's width when nothing may wrap
 
 _MARK = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "E"}
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim", Status.ERROR: "bold magenta"}
@@ -29,20 +36,28 @@ def render_text(report: Report, options: RenderOptions) -> str:
     from rich.text import Text
 
     buf = io.StringIO()
+    wrap = bool(options.width and options.width > 0)
     console = Console(
         file=buf,
         force_terminal=options.color,
         no_color=not options.color,
         color_system="standard" if options.color else None,
-        width=options.width,
+        width=options.width if wrap else NO_WRAP_WIDTH,
         highlight=False,
         emoji=False,
-        soft_wrap=False,
+        soft_wrap=not wrap,
+        legacy_windows=False,
     )
 
-    def line(text: str, style: str | None = None, indent: int = 0) -> None:
-        t = Text(" " * indent + text, style=style or "")
-        console.print(t, overflow="fold")
+    def emit(t: Text, whole: bool = False) -> None:
+        """Print one logical line: prose wraps between words (when there is a width); ``whole`` lines never wrap."""
+        if whole or not wrap:
+            console.print(t, soft_wrap=True, no_wrap=True, overflow="ignore", crop=False)
+        else:
+            console.print(t, overflow="ignore")
+
+    def line(text: str, style: str | None = None, indent: int = 0, whole: bool = False) -> None:
+        emit(Text(" " * indent + text, style=style or ""), whole)
 
     many = len(report.targets) > 1
     for note in report.notes:
@@ -57,11 +72,11 @@ def render_text(report: Report, options: RenderOptions) -> str:
         if target.version is not None:
             line(f"version: {target.version.source}", "dim", 2)
         if target.launch is not None:
-            line(f"command: {target.launch.display()}", "dim", 2)
+            line(f"command: {target.launch.display()}", "dim", 2, whole=True)
         elif target.url:
-            line(f"url: {target.url}", "dim", 2)
+            line(f"url: {target.url}", "dim", 2, whole=True)
         if target.model_path:
-            line(f"model: {target.model_path}", "dim", 2)
+            line(f"model: {target.model_path}", "dim", 2, whole=True)
         groups: "OrderedDict[str, list[Result]]" = OrderedDict()
         for r in results:
             groups.setdefault(r.category, []).append(r)
@@ -97,17 +112,18 @@ def render_text(report: Report, options: RenderOptions) -> str:
                     t.append(f"  (+{folded[r.id]} dependent check{'s' if folded[r.id] > 1 else ''} skipped)", style="dim")
                 if r.ignored_by:
                     t.append(f"  [{r.ignored_by}]", style="italic")
-                console.print(t, overflow="fold")
+                emit(t)
                 if r.status in (Status.FAIL, Status.WARN, Status.ERROR) or options.verbose:
                     for ev in _evidence_lines(r) if options.verbose else ():
-                        line(ev, "dim", 6)
+                        line(ev, "dim", 6, whole=True)
                 if r.fix is not None and r.status in (Status.FAIL, Status.WARN, Status.ERROR):
-                    line(f"fix: {r.fix.text}", "cyan", 6)
+                    if not fix_repeats_summary(r):
+                        line(f"fix: {r.fix.text}", "cyan", 6)
                     for cmd in r.fix.commands:
-                        line(f"$ {cmd}", "cyan", 8)
+                        line(f"$ {cmd}", "cyan", 8, whole=True)
                     if r.fix.launch_command:
                         line("corrected launch command:", "cyan", 8)
-                        line(r.fix.launch_command, "bold cyan", 10)
+                        line(r.fix.launch_command, "bold cyan", 10, whole=True)
             passed = sum(1 for r in rs if r.status is Status.PASS)
             if (passed or quiet) and not options.verbose:
                 bits = [f"✓ {passed} passed"] if passed else []
@@ -118,7 +134,7 @@ def render_text(report: Report, options: RenderOptions) -> str:
         if fixed:
             console.print()
             line(f"corrected launch command with every safe fix applied ({', '.join(fixed[1])}):", "bold cyan")
-            line(fixed[0], "bold cyan", 2)
+            line(fixed[0], "bold cyan", 2, whole=True)
         console.print()
     c = report.counts
     summary = ", ".join(f"{c[s.value]} {s.value}" for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.SKIP))
