@@ -1,7 +1,8 @@
-"""The command line: ``qwen-doctor check|serve|config|checks|explain``.
+"""The command line: ``qwen-doctor check|serve|config|checks|explain|completion``.
 
 Exit codes: 0 no FAIL or ERROR (and no WARN with --fail-on warn); 1 a FAIL or ERROR (or WARN with
---fail-on warn); 2 usage error (bad option, bad launch command, bad input or config file); 3 internal error.
+--fail-on warn); 2 usage error (bad option, bad launch command, bad input or config file); 3 internal error;
+4 the report could not be written (stdout closed or full, broken pipe).
 
 The options of ``check``, ``serve`` and ``config`` are generated from the settings table in config.py, so
 every setting has one flag, one environment variable and one config-file key, resolved with the
@@ -12,6 +13,7 @@ the value is taken from the resolved settings. Heavy modules are imported inside
 from __future__ import annotations
 
 import inspect
+import errno
 import os
 import sys
 import time
@@ -113,7 +115,7 @@ def _url_problem(url: str) -> Optional[str]:
         return None  # host:port[/path]
     if scheme.lower() in ("http", "https"):
         return None
-    return f"only http:// and https:// URLs can be probed, not {scheme.lower()}:"
+    return f"the scheme is {scheme.lower()}:, and only http:// and https:// servers can be probed"
 
 
 def write_output(path: str, text: str) -> None:
@@ -126,6 +128,9 @@ def write_output(path: str, text: str) -> None:
     import secrets as _secrets
 
     p = Path(path)
+    why = _unsafe_output(p)
+    if why:
+        raise UsageError(f"refusing to write --output {path}: {why}")
     tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}-{_secrets.token_hex(4)}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -144,6 +149,34 @@ def write_output(path: str, text: str) -> None:
         except OSError:
             pass
         raise UsageError(f"cannot write --output {path}: {exc.strerror or exc}") from None
+
+
+def _unsafe_output(p: Path) -> str | None:
+    """Why --output may not be written: the target is a symlink, FIFO, socket, device or directory (replacing it
+    would destroy it), or the path goes through a symlink that lives in a world-writable directory."""
+    import stat as _stat
+
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if st is not None:
+        kinds = ((_stat.S_ISLNK, "a symbolic link"), (_stat.S_ISFIFO, "a FIFO"), (_stat.S_ISSOCK, "a socket"), (_stat.S_ISCHR, "a device node"), (_stat.S_ISBLK, "a device node"), (_stat.S_ISDIR, "a directory"))
+        for test, what in kinds:
+            if test(st.st_mode):
+                return f"it is {what}, not a regular file (left as it is)"
+    cur = Path(p.anchor or ".")
+    for part in p.parent.parts[1:] if p.is_absolute() else Path(os.path.abspath(p.parent)).parts[1:]:
+        nxt = cur / part
+        try:
+            if os.path.islink(nxt) and os.stat(cur).st_mode & _stat.S_IWOTH:
+                return f"{nxt} is a symbolic link in the world-writable directory {cur}"
+        except OSError:
+            break
+        cur = nxt
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,7 +280,7 @@ def _build_targets(settings: "Settings") -> "tuple[list[Target], list[str]]":
         url=settings.url,
     )
     if settings.as_user:
-        from .checks.model import resolve_user
+        from .users import resolve_user
 
         problem = resolve_user(settings.as_user)
         if isinstance(problem, str):
@@ -617,6 +650,32 @@ _settings_command(
 
 
 # ------------------------------------------------------------------------------------------------
+# completion
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+COMPLETE_VAR = "_QWEN_DOCTOR_COMPLETE"
+
+
+@app.command(
+    "completion",
+    help="Print a shell completion script for bash, zsh or fish. Load it with: "
+    'eval "$(qwen-doctor completion bash)" (in ~/.bashrc; zsh: the same with zsh, in ~/.zshrc; '
+    "fish: qwen-doctor completion fish > ~/.config/fish/completions/qwen-doctor.fish).",
+    epilog=EXIT_CODES_HELP,
+    context_settings=HELP,
+)
+def _completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish.")) -> None:
+    name = shell.strip().lower()
+    if name not in COMPLETION_SHELLS:
+        raise _die_usage(f"unknown shell {shell!r} for completion; choose from {', '.join(COMPLETION_SHELLS)}")
+    # Typer's own scripts: they call qwen-doctor back with _QWEN_DOCTOR_COMPLETE set (answered in main())
+    from typer._completion_shared import get_completion_script
+
+    sys.stdout.write(get_completion_script(prog_name="qwen-doctor", complete_var=COMPLETE_VAR, shell=name) + "\n")
+    raise typer.Exit(0)
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def _click_exceptions() -> "tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]":
@@ -640,11 +699,62 @@ def _click_exceptions() -> "tuple[tuple[type, ...], tuple[type, ...], tuple[type
 def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point. Fast path for --version (no heavy imports); usage errors are one line (exit 2);
     internal errors exit 3."""
+    _sane_streams()
+    try:
+        return _main(argv)
+    except OSError as exc:  # the environment, not the doctor: stdout closed, full, or a reader that went away
+        return _output_failed(exc)
+
+
+_OUTPUT_ERRNOS = (errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+
+
+def _sane_streams() -> None:
+    """Names that do not encode are printed with backslash escapes; a closed stdout becomes a sink."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
+            if name == "stdout":
+                _STDOUT_CLOSED[0] = True
+            continue
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+_STDOUT_CLOSED = [False]
+
+
+def _output_failed(exc: OSError) -> int:
+    if exc.errno not in _OUTPUT_ERRNOS and not isinstance(exc, BrokenPipeError):
+        sys.stderr.write(f"qwen-doctor: internal error: {type(exc).__name__}: {exc}\n")
+        return int(ExitCode.INTERNAL)
+    try:  # the interpreter flushes stdout at exit: point it at /dev/null so that flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not isinstance(exc, BrokenPipeError):
+        try:
+            sys.stderr.write(f"qwen-doctor: cannot write the report: {exc.strerror or exc}\n")
+        except OSError:
+            pass
+    return int(ExitCode.OUTPUT)
+
+
+def _main(argv: Optional[List[str]] = None) -> int:
     usage_errors, click_errors, aborts = _click_exceptions()
     args = sys.argv[1:] if argv is None else list(argv)
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"qwen-doctor {__version__}\n")
+        sys.stdout.flush()
         return 0
+    if os.environ.get(COMPLETE_VAR):  # a completion script asks for candidates: Typer's completion classes answer
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
         rv = app(args=args, prog_name="qwen-doctor", standalone_mode=False)
     except usage_errors as exc:
@@ -669,7 +779,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("qwen-doctor: interrupted\n")
         return 130
+    except OSError as exc:
+        return _output_failed(exc)
     except Exception as exc:  # noqa: BLE001
         sys.stderr.write(f"qwen-doctor: internal error: {type(exc).__name__}: {exc}\n")
         return int(ExitCode.INTERNAL)
+    sys.stdout.flush()
+    if _STDOUT_CLOSED[0]:
+        return int(ExitCode.OUTPUT)
     return rv if isinstance(rv, int) else 0

@@ -3,24 +3,31 @@
 ``targets_from_file(path)`` reads one file and returns one :class:`~qwen_doctor.target.Target` per
 container (compose service, Kubernetes container, systemd ``ExecStart=``) that starts SGLang, vLLM or
 TEI. What the file says beyond the command line (ports and their mapping, probes, environment, the
-image) is kept in ``Target.deployment`` (a typed :class:`~qwen_doctor.target.Deployment`) for the ``deploy.*`` checks:
+image) is kept in ``Target.deployment``, a typed :class:`~qwen_doctor.target.Deployment`, for the ``deploy.*``
+checks (every fact below is one of its fields):
 
 =====================  =====================================================================
-``deploy_kind``        ``"compose"``, ``"kubernetes"`` or ``"systemd"``
+``kind``               ``"compose"``, ``"kubernetes"`` or ``"systemd"``
 ``file``               the path as given
 ``image``              the container image (None for systemd)
-``image_entrypoint``   the ENTRYPOINT the image is known to have, e.g. ``["vllm", "serve"]``
+``image_entrypoint``   the ENTRYPOINT the image is known to have, e.g. ``("vllm", "serve")``
+``entrypoint_source``  ``"image"`` (the image's ENTRYPOINT runs), ``"file"`` (the file sets it) or None
 ``entrypoint_problem`` a sentence when the command and the image's ENTRYPOINT do not fit together
+                       (and ``entrypoint_fix``, what to change)
 ``container_ports``    ports the file declares for the container (compose target ports,
                        Kubernetes containerPort), as ints
-``ports``              the same with details: ``{"container", "published", "host_ip", "protocol", "name"}``
+``ports``              the same with details: :class:`~qwen_doctor.target.PortMapping`
+``port_from_image``    TEI's ``PORT`` comes from its image (``ENV PORT=80``), not the file
 ``host_network``       the container shares the host's network (compose ``network_mode: host``,
-                       Kubernetes ``hostNetwork: true``): port mappings do not apply
+                       Kubernetes ``hostNetwork: true``, every systemd unit): port mappings do not apply
 ``probes``             Kubernetes ``livenessProbe`` / ``readinessProbe`` / ``startupProbe`` as written, and
                        compose ``healthcheck`` (key ``healthcheck``)
-``service_ports``      Kubernetes Services in the same file: ``{"name", "port", "targetPort"}``
+``service_ports``      Kubernetes Services in the same file: :class:`~qwen_doctor.target.ServicePort`
+``gpus``               compose device reservations / Kubernetes ``*/gpu`` limits, as written
 ``runtime_vars``       names of variables whose values are set only at run time (valueFrom, shell
                        variables, unset compose variables): options holding them are seen as written
+``shell_script``       the ``sh -c`` script the server command was found in
+``user``, ``workload`` systemd ``User=``; the Kubernetes workload (kind, name, container)
 ``notes``              sentences about what could not be read (valueFrom env, EnvironmentFile, ...)
 =====================  =====================================================================
 
@@ -41,9 +48,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .launch import LaunchCommand, LaunchError, split_launch
+from .readers import CAPS, ReadError, read_bytes, read_text
 from .target import Deployment, Target, build_target
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = CAPS["config"]
 MAX_DOCUMENTS = 1000
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
@@ -252,8 +260,8 @@ def _dotenv(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a compose project's .env file (quotes stripped); {} when absent."""
     out: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_text(path, "config")
+    except ReadError:
         return out
     for line in text.splitlines():
         line = line.strip()
@@ -307,7 +315,15 @@ def compose_ports(value: Any, where: str) -> list[dict[str, Any]]:
             pub = item.get("published")
             pub_i = _port_int(pub)
             if c is not None:
-                out.append({"container": c, "published": pub_i, "host_ip": _s(item.get("host_ip")) or None, "protocol": _s(item.get("protocol")) or "tcp", "name": _s(item.get("name")) or None})
+                out.append(
+                    {
+                        "container": c,
+                        "published": pub_i,
+                        "host_ip": _s(item.get("host_ip")) or None,
+                        "protocol": _s(item.get("protocol")) or "tcp",
+                        "name": _s(item.get("name")) or None,
+                    }
+                )
             continue
         if isinstance(item, bool) or not isinstance(item, (str, int)):
             continue
@@ -393,7 +409,7 @@ class _Container:
         self.argv: list[str] | None = None
         self.image: str | None = None
         self.env: dict[str, str] = {}
-        self.extra: dict[str, Any] = {"deploy_kind": kind, "file": file}
+        self.extra: dict[str, Any] = {"kind": kind, "file": file}  # Deployment fields (Deployment.from_mapping)
         self.notes: list[str] = []
         self.hint: str | None = None
 
@@ -452,10 +468,12 @@ def _build(c: _Container, opts: Mapping[str, Any], file_notes: list[str]) -> Tar
     try:
         port_env = kw.pop("port_env", None)
         model_env = kw.pop("model_env", None)
-        t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, deployment=extra, env=env, **kw)
+        t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, env=env, **kw)
         if port_env is not None and not t.given("port"):
-            t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, deployment=extra, env=env, port=port_env, **kw)
-            extra["notes"].append(f"TEI listens on port {port_env} from the PORT environment variable" + (" (set by the image)" if c.extra.get("port_from_image") else ""))
+            t = build_target(argv, server=server if launch is None else None, label=c.label, source=source, env=env, port=port_env, **kw)
+            extra["notes"].append(
+                f"TEI listens on port {port_env} from the PORT environment variable" + (" (set by the image)" if c.extra.get("port_from_image") else "")
+            )
         if model_env is not None and not t.given("model_id"):
             t = replace(t, model_path=model_env)
         t = replace(t, deployment=Deployment.from_mapping(extra))
@@ -529,7 +547,7 @@ def _compose(doc: dict, shown: str, base_dir: Path, file_notes: list[str]) -> li
         entry = _argv(ip(svc.get("entrypoint")), f"{where}: entrypoint")
         cmd = _argv(ip(svc.get("command")), f"{where}: command")
         c.extra["image"] = c.image
-        c.extra["image_entrypoint"] = list(img_ep) if img_ep is not None else None
+        c.extra["image_entrypoint"] = img_ep
         if entry is not None:  # entrypoint in the file replaces the image's (and drops its CMD)
             argv = entry + (cmd or [])
             c.extra["entrypoint_source"] = "file"
@@ -696,7 +714,7 @@ def _k8s(doc: dict, shown: str, file_notes: list[str], services: list[dict]) -> 
         cmd = [expand_k8s(a, merged, unresolved) for a in cmd] if cmd is not None else None
         args = [expand_k8s(a, merged, unresolved) for a in args] if args is not None else None
         c.extra["image"] = c.image
-        c.extra["image_entrypoint"] = list(img_ep) if img_ep is not None else None
+        c.extra["image_entrypoint"] = img_ep
         if cmd:  # command replaces the image's ENTRYPOINT; args replace its CMD
             argv = cmd + (args or [])
             c.extra["entrypoint_source"] = "file"
@@ -722,7 +740,15 @@ def _k8s(doc: dict, shown: str, file_notes: list[str], services: list[dict]) -> 
             cp = _port_int(p.get("containerPort"))
             if cp is None:
                 continue
-            ports.append({"container": cp, "published": _port_int(p.get("hostPort")), "host_ip": _s(p.get("hostIP")) or None, "protocol": _s(p.get("protocol")) or "TCP", "name": _s(p.get("name")) or None})
+            ports.append(
+                {
+                    "container": cp,
+                    "published": _port_int(p.get("hostPort")),
+                    "host_ip": _s(p.get("hostIP")) or None,
+                    "protocol": _s(p.get("protocol")) or "TCP",
+                    "name": _s(p.get("name")) or None,
+                }
+            )
         c.extra["ports"] = ports
         c.extra["container_ports"] = sorted({p["container"] for p in ports})
         c.extra["host_network"] = host_net
@@ -755,7 +781,13 @@ def _k8s_services(docs: Iterable[Any]) -> list[dict]:
         for p in spec.get("ports") or []:
             if isinstance(p, dict):
                 tp = p.get("targetPort", p.get("port"))
-                out.append({"name": _s(meta.get("name")), "port": _port_int(p.get("port")), "targetPort": tp if isinstance(tp, (int, str)) and not isinstance(tp, bool) else None})
+                out.append(
+                    {
+                        "name": _s(meta.get("name")),
+                        "port": _port_int(p.get("port")),
+                        "targetPort": tp if isinstance(tp, (int, str)) and not isinstance(tp, bool) else None,
+                    }
+                )
     return out
 
 
@@ -836,7 +868,7 @@ def _systemd(text: str, shown: str, file_notes: list[str]) -> list[_Container]:
     # ExecStart prefixes: - @ : + ! !!
     m = re.match(r"^([-@:+!]+)", cmdline)
     if m:
-        cmdline = cmdline[m.end():]
+        cmdline = cmdline[m.end() :]
         if "@" in m.group(1):
             c.notes.append("ExecStart uses '@' (argv[0] differs from the program)")
     try:
@@ -889,9 +921,9 @@ def _read(path: str | os.PathLike[str]) -> tuple[Path, str, str]:
     if st.st_size > MAX_FILE_BYTES:
         raise DeployFileError(f"--from {shown} is {st.st_size} bytes; the largest accepted is {MAX_FILE_BYTES} bytes")
     try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise DeployFileError(f"cannot read --from {shown}: {exc.strerror or exc}") from None
+        data = read_bytes(p, "config")  # bounded; refuses FIFOs and devices (they would block or never end)
+    except ReadError as exc:
+        raise DeployFileError(f"cannot read --from {printable(str(exc))}") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -31,13 +31,26 @@ READINESS_PORT = 30000
 
 # Environment variables of a discovered process that matter to the checks (the rest is not copied, so
 # unrelated secrets never enter a Target).
-_ENV_KEEP = re.compile(r"^(SGLANG_|VLLM_|CUDA_|NCCL_|HF_HUB_OFFLINE$|TRANSFORMERS_OFFLINE$|HF_HOME$|HUGGINGFACE_HUB_CACHE$|PORT$|MODEL_ID$|MAX_BATCH_TOKENS$|AUTO_TRUNCATE$|PYTORCH_CUDA_ALLOC_CONF$|OMP_NUM_THREADS$)")
+_ENV_KEEP = re.compile(
+    r"^(SGLANG_|VLLM_|CUDA_|NCCL_|HF_HUB_OFFLINE$|TRANSFORMERS_OFFLINE$|HF_HOME$|HUGGINGFACE_HUB_CACHE$|PORT$|MODEL_ID$|MAX_BATCH_TOKENS$|AUTO_TRUNCATE$|PYTORCH_CUDA_ALLOC_CONF$|OMP_NUM_THREADS$)"
+)
 # Container clients: their command line names the server, but the server runs in the container.
 _CONTAINER_CLIENTS = ("docker", "podman", "nerdctl", "kubectl", "ctr", "crictl")
 # This doctor, however it was started.
 _SELF_MARKERS = ("qwen-doctor", "qwen_doctor")
 # Process titles servers give their worker processes (setproctitle): shown when no API server is found.
 _WORKER_TITLES = re.compile(r"^(VLLM::|sglang::)")
+
+# Why a server process may not listen on its port yet. SGLang: uvicorn binds only after the weights have loaded and
+# the scheduler is ready (shared/reference/sglang.md §5; python/sglang/srt/entrypoints/http_server.py at v0.5.20).
+# vLLM: create_server_socket only binds before the engine loads, and uvicorn listens once it has loaded
+# (vllm/entrypoints/openai/api_server.py at v0.11.0): a bound socket is not in LISTEN state, so the port is not
+# among the process's listening ports while it loads.
+NOT_LISTENING_YET = {
+    "sglang": "SGLang binds its port only after the model has loaded, so it may still be loading",
+    "vllm": "vLLM listens on its port only once the engine has loaded (before that the socket is only bound), so it may still be loading, or it runs in another network namespace",
+    "tei": "it may still be downloading or loading the model",
+}
 
 HOW_TO_POINT = (
     "To examine a server or a deployment, point the doctor at it: "
@@ -154,7 +167,7 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
     """
     import psutil
 
-    from .procs import listening_ports
+    from .procs import listening_ports, scan_connections
 
     only = target_opts.get("server")
     opts = _target_opts(target_opts)
@@ -226,12 +239,16 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
 
     roots = [pid for pid in sorted(matches) if ancestor_match(pid) is None]
     targets: list[Target] = []
+    try:  # one socket scan for every server found
+        conns: list | None = scan_connections() if roots else None
+    except Exception:  # AccessDenied: listeners() rescans and says why it cannot
+        conns = None
     for pid in roots:
         argv, launch, _, proc = matches[pid]
         label = f"pid {pid} ({launch.server})"
         env, env_ok = _process_env(proc)
         try:
-            listening = listening_ports(pid)
+            listening = listening_ports(pid, conns)
         except Exception:
             listening = ()
         extra: dict[str, Any] = {"kind": "process", "process": _process_facts(proc), "notes": []}
@@ -255,17 +272,13 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
         except Exception as exc:  # never let one odd process break discovery
             notes.append(f"pid {pid}: cannot examine its command line: {type(exc).__name__}: {exc}")
             continue
-        if t.port is not None and t.port not in listening and _hidden_holder(t.port):
+        if t.port is not None and t.port not in listening and _hidden_holder(t.port, conns):
             notes.append(
                 f"{label}: port {t.port} is listening, but this user cannot see which process holds it "
                 "(probably this server; run as root or as its owner to confirm)"
             )
         elif t.port is not None and t.port not in listening:
-            when = {
-                "sglang": "SGLang binds its port only after the model has loaded, so it may still be loading",
-                "vllm": "vLLM binds its port early, so it may be starting or in another network namespace",
-                "tei": "it may still be downloading or loading the model",
-            }.get(launch.server, "")
+            when = NOT_LISTENING_YET.get(launch.server, "")
             where = f"listens on {', '.join(map(str, listening))}" if listening else "listens on no TCP port visible here"
             notes.append(f"{label} {where}, not on its port {t.port}: {when}; if it runs in a container, use --url with the published port")
         targets.append(t)
@@ -286,12 +299,12 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
     return targets, notes
 
 
-def _hidden_holder(port: int) -> bool:
+def _hidden_holder(port: int, conns: list | None = None) -> bool:
     """True when something listens on port but psutil cannot name the process (another user's)."""
     from .procs import listeners
 
     try:
-        ls, _ = listeners(port)
+        ls, _ = listeners(port, conns)
     except Exception:
         return False
     return any(l.pid is None for l in ls)
@@ -333,7 +346,9 @@ def readiness_target(**target_opts: Any) -> tuple[Target, list[str]]:
         notes.append(f"Model {model} (from {where}).")
     else:
         model = DEFAULT_MODEL
-        notes.append(f"No model path given: assuming {DEFAULT_MODEL} from the Hugging Face Hub; set {MODEL_PATH_ENV}=/path/to/model (or --model-path) to check a local copy.")
+        notes.append(
+            f"No model path given: assuming {DEFAULT_MODEL} from the Hugging Face Hub; set {MODEL_PATH_ENV}=/path/to/model (or --model-path) to check a local copy."
+        )
     port = target_opts.get("port") or READINESS_PORT
     argv = recommended_command(model, int(port))
     t = build_target(

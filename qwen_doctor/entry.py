@@ -11,7 +11,17 @@ from . import __version__
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args in (["--version"], ["-V"]):
-        sys.stdout.write(f"qwen-doctor {__version__}\n")
+        try:
+            sys.stdout.write(f"qwen-doctor {__version__}\n")
+            sys.stdout.flush()
+        except (OSError, AttributeError, ValueError):  # stdout closed or full: exit 4, quietly
+            import os
+
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            except OSError:
+                pass
+            return 4
         return 0
     from .cli import main as cli_main
 

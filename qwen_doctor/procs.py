@@ -73,8 +73,8 @@ def listeners(port: int | None = None, conns: list | None = None) -> tuple[list[
     return out, note
 
 
-def listening_ports(pid: int) -> tuple[int, ...]:
-    """Ports a process (and its children) listens on."""
+def listening_ports(pid: int, conns: list | None = None) -> tuple[int, ...]:
+    """Ports a process (and its children) listens on, from ``conns`` (one scan) or a fresh scan."""
     import psutil
 
     pids = {pid}
@@ -82,7 +82,7 @@ def listening_ports(pid: int) -> tuple[int, ...]:
         pids.update(c.pid for c in psutil.Process(pid).children(recursive=True))
     except psutil.Error:
         pass
-    ls, _ = listeners()
+    ls, _ = listeners(None, conns)
     return tuple(sorted({l.port for l in ls if l.pid in pids}))
 
 

@@ -191,7 +191,9 @@ class Registry:
         try:
             register(self)
             self.plugins.append(name)
-        except Exception as exc:  # a broken plugin never breaks the run
+        except BaseException as exc:  # a broken plugin never breaks the run (SystemExit included)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             self._checks = before  # all or nothing
             self.problems.append(PluginProblem(name, source, f"{type(exc).__name__}: {exc}"))
         finally:
@@ -224,40 +226,60 @@ class Registry:
             self.load_plugin(plugin, obj, value)
 
     def load_checks_dir(self, directory: str | os.PathLike[str], explicit: bool = False) -> None:
-        """Load every ``*.py`` drop-in of a checks.d directory (sorted; ``_*.py`` ignored)."""
+        """Load every ``*.py`` drop-in of a checks.d directory (sorted; ``_*.py`` ignored).
+
+        Drop-ins are untrusted code run as the doctor's user (often root): a directory (or file) is loaded only when
+        it and every directory above it, after resolving symlinks, is owned by root or this user and writable by
+        no one else (a world-writable sticky directory such as /tmp does not count as safe).
+        """
         d = Path(directory)
-        if not d.is_dir():
+        try:
+            is_dir = d.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
             if explicit:
                 self.problems.append(PluginProblem(f"checks.d:{d}", str(d), "checks directory does not exist or is not a directory"))
+            return
+        why = untrusted_path(d)
+        if why is not None:
+            self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"refused: {why}"))
             return
         try:
             files = sorted(p for p in d.iterdir() if p.suffix == ".py" and not p.name.startswith("_"))
         except OSError as exc:
             self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"cannot list directory: {exc}"))
             return
-        for path in files:
+        for path in files[:MAX_DROPINS]:
             self.load_dropin(path)
+        if len(files) > MAX_DROPINS:
+            self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"only the first {MAX_DROPINS} of {len(files)} drop-ins were loaded"))
 
     def load_dropin(self, path: Path) -> None:
+        import contextlib
+        import io
+
+        from .readers import ReadError, read_bytes
+
         name = f"checks.d:{path.name}"
-        try:
-            st = path.stat()
-            dst = path.parent.stat()
-        except OSError as exc:
-            self.problems.append(PluginProblem(name, str(path), f"cannot stat: {exc}"))
+        why = untrusted_path(path)
+        if why is not None:
+            self.problems.append(PluginProblem(name, str(path), f"refused: {why}"))
             return
-        if st.st_mode & stat.S_IWOTH or dst.st_mode & stat.S_IWOTH and not dst.st_mode & stat.S_ISVTX:
-            what = "file" if st.st_mode & stat.S_IWOTH else "directory"
-            self.problems.append(PluginProblem(name, str(path), f"refused: the {what} is world-writable (anyone could make the doctor run code); chmod o-w {path if what == 'file' else path.parent}"))
+        try:
+            source = read_bytes(path, "source")
+        except ReadError as exc:
+            self.problems.append(PluginProblem(name, str(path), f"cannot read: {exc}"))
             return
         mod_name = "qwen_doctor_dropin_" + re.sub(r"\W", "_", f"{path.parent.name}_{path.stem}")
+        sink = io.StringIO()
         try:
-            spec = importlib.util.spec_from_file_location(mod_name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError("not a loadable Python file")
-            module = importlib.util.module_from_spec(spec)
+            code = compile(source, str(path), "exec")
+            module = type(sys)(mod_name)
+            module.__file__ = str(path)
             sys.modules[mod_name] = module
-            spec.loader.exec_module(module)
+            with contextlib.redirect_stdout(sink):  # a drop-in's print never reaches the report on stdout
+                exec(code, module.__dict__)
         except BaseException as exc:  # SyntaxError, SystemExit in a drop-in, ...
             sys.modules.pop(mod_name, None)
             if isinstance(exc, KeyboardInterrupt):
@@ -268,7 +290,62 @@ class Registry:
         if not callable(register):
             self.problems.append(PluginProblem(name, str(path), "has no register(registry) function"))
             return
-        self.load_plugin(name, register, str(path))
+        with contextlib.redirect_stdout(sink):
+            self.load_plugin(name, register, str(path))
+
+    def validate(self) -> None:
+        """Drop checks whose dependencies form a cycle (they could never start), each as a PluginProblem."""
+        graph = {c.id: [d for d in (*c.depends_on, *c.uses) if d in self._checks] for c in self._checks.values()}
+        state: dict[str, int] = {}
+        cyclic: set[str] = set()
+
+        def visit(node: str, stack: list[str]) -> None:
+            state[node] = 1
+            stack.append(node)
+            for nxt in graph.get(node, ()):
+                if state.get(nxt) == 1:
+                    cyclic.update(stack[stack.index(nxt) :])
+                elif state.get(nxt) is None:
+                    visit(nxt, stack)
+            stack.pop()
+            state[node] = 2
+
+        for node in list(graph):
+            if state.get(node) is None:
+                visit(node, [])
+        for cid in sorted(cyclic):
+            c = self._checks.pop(cid)
+            self.problems.append(PluginProblem(c.plugin, c.source or c.plugin, f"check {cid} is in a dependency cycle ({' -> '.join(sorted(cyclic))}); not run"))
+
+
+MAX_DROPINS = 200
+
+
+def untrusted_path(path: Path) -> str | None:
+    """Why a drop-in path may not be trusted, or None. The path's real location and every directory above it must be
+    owned by root or this user and not writable by group or others (sticky or not); a symlink is judged by its target."""
+    euid = os.geteuid() if hasattr(os, "geteuid") else 0
+    try:
+        real = Path(os.path.realpath(path))
+    except OSError as exc:
+        return f"cannot resolve {path}: {exc}"
+    chain = [real, *real.parents]
+    for p in chain:
+        try:
+            st = p.stat()
+        except OSError as exc:
+            return f"cannot stat {p}: {exc.strerror or exc}"
+        if st.st_uid not in (0, euid):
+            return f"{p} is owned by uid {st.st_uid}, neither root nor this user (anyone who owns it could make the doctor run code)"
+        if st.st_mode & stat.S_IWOTH:
+            sticky = " (sticky, but anyone can still add files)" if st.st_mode & stat.S_ISVTX else ""
+            what = "file" if p == real and not stat.S_ISDIR(st.st_mode) else "directory"
+            return f"the {what} {p} is world-writable{sticky}: anyone could make the doctor run code; chmod o-w {p}"
+        if st.st_mode & stat.S_IWGRP and st.st_gid != 0 and p == real:
+            return f"{p} is group-writable by gid {st.st_gid}; chmod g-w {p}"
+    if str(real) != os.path.abspath(path) and os.path.islink(path):
+        pass  # a symlink is fine when its target passed the same test
+    return None
 
 
 def default_registry(checks_dirs: Sequence[str] = (), *, use_default_dirs: bool = True, disabled: Iterable[str] = ()) -> Registry:
@@ -283,4 +360,5 @@ def default_registry(checks_dirs: Sequence[str] = (), *, use_default_dirs: bool 
             continue
         seen.add(key)
         reg.load_checks_dir(d, explicit=explicit)
+    reg.validate()
     return reg

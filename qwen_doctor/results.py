@@ -149,6 +149,7 @@ class ExitCode(enum.IntEnum):
     PROBLEMS = 1  # at least one FAIL or ERROR (or WARN with --fail-on warn)
     USAGE = 2  # bad command line, bad input, bad config
     INTERNAL = 3  # the doctor itself broke
+    OUTPUT = 4  # the report could not be written: stdout closed or full, or a broken pipe (e.g. piped into head)
 
 
 def exit_code_for(results: "list[Result] | tuple[Result, ...]", fail_on: str = "fail") -> ExitCode:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -35,6 +36,8 @@ class _Job:
     applicable: "bool | Outcome | None" = None  # None: not evaluated yet
     started: float | None = None
     thread: threading.Thread | None = None
+    queued: bool = False  # handed to consider() once
+    tindex: int = 0  # the target's position
 
 
 def _one_line(exc: BaseException) -> str:
@@ -128,32 +131,49 @@ class Runner:
         return [c for c in checks if c.id in chosen]
 
     def run(self, targets: Sequence[Target], facts: FactsStore | None = None) -> list[Result]:
-        """Run every selected check on every target. ``facts``: the run's store (a new one by default)."""
-        return self._run(targets, facts if facts is not None else FactsStore())
+        """Run every selected check on every target. ``facts``: the run's store (a new one by default).
+
+        While checks run, ``print`` from any check (a drop-in's included) goes to stderr, so a report on stdout
+        (JSON, JUnit, ...) is never corrupted."""
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):
+            return self._run(targets, facts if facts is not None else FactsStore())
 
     def _run(self, targets: Sequence[Target], facts: FactsStore) -> list[Result]:
+        """Event-driven and linear in the number of jobs: a job is looked at when it is created, when one of its
+        dependencies settles, and when it finishes or times out; never by rescanning every pending job."""
+        import heapq
+
         checks = self._checks()
         jobs: list[_Job] = []
-        for t in targets:
+        self._by_key: dict[tuple[int, str], _Job] = {}
+        for ti, t in enumerate(targets):
             base = len(jobs)
             pos = {c.id: base + i for i, c in enumerate(checks)}
             for i, c in enumerate(checks):
-                jobs.append(_Job(t, c, base + i))
+                job = _Job(t, c, base + i)
+                jobs.append(job)
+                self._by_key[(ti, c.id)] = job
+                job.tindex = ti
             for i, c in enumerate(checks):
                 j = jobs[base + i]
                 j.deps = tuple(pos[d] for d in c.depends_on if d in pos)
                 j.uses = tuple(pos[d] for d in c.uses if d in pos)
+        dependents: list[list[int]] = [[] for _ in jobs]
+        waiting = [0] * len(jobs)  # unsettled deps + uses of each job
+        for j in jobs:
+            for k in dict.fromkeys((*j.deps, *j.uses)):
+                dependents[k].append(j.index)
+                waiting[j.index] += 1
+
         lock = threading.Lock()
         done = threading.Condition(lock)
+        finished: list[_Job] = []  # settled by a worker thread, to be propagated by the scheduler
         t0 = time.monotonic()
         hard_deadline = t0 + self.deadline if self.deadline else None
 
-        def finish(job: _Job, result: Result) -> None:
-            with done:
-                if job.result is not None:  # already timed out
-                    return
-                job.result = result
-                done.notify_all()
+        def notify(result: Result) -> None:
             if self.on_finish:
                 try:
                     self.on_finish(result)
@@ -168,46 +188,75 @@ class Runner:
                 outcome = job.check.func(ctx)
                 if not isinstance(outcome, Outcome):
                     raise TypeError(f"check returned {type(outcome).__name__}, not Outcome")
-            except BaseException as exc:  # noqa: BLE001 - a check never breaks the run
+            except BaseException as exc:  # noqa: BLE001 - a check never breaks the run (SystemExit included)
                 outcome = Outcome.error(f"check crashed: {_one_line(exc)}")
-            finish(job, _make_result(job, outcome, time.monotonic() - start, self.options))
-
-        pending = list(jobs)
-        running: list[_Job] = []
-        while True:
+            result = _make_result(job, outcome, time.monotonic() - start, self.options)
             with done:
-                # settle jobs that need no thread: not applicable, or blocked by a dependency
-                progressed = True
-                while progressed:
-                    progressed = False
-                    for job in list(pending):
-                        # settle what needs no waiting first: not applicable, or a hard dependency that failed
-                        quick = self._applicability(job, facts)
-                        if quick is None:
-                            if any(jobs[k].result is None for k in job.deps):
-                                continue
-                            quick = self._blocked(job, jobs)
-                            if quick is None and any(jobs[k].result is None for k in job.uses):
-                                continue
-                        pending.remove(job)
-                        progressed = True
-                        if quick is not None:
-                            job.result = _make_result(job, quick, 0.0, self.options)
-                            if self.on_finish:
-                                try:
-                                    self.on_finish(job.result)
-                                except Exception:
-                                    pass
-                        else:
-                            job.started = -1.0  # ready
-                            running.append(job)
+                if job.result is not None:  # already timed out
+                    return
+                job.result = result
+                finished.append(job)
+                done.notify_all()
+            notify(result)
+
+        ready: list[tuple[int, _Job]] = []  # heap: to start, in registry order
+        running: dict[int, _Job] = {}
+        timeouts: list[tuple[float, int]] = []  # heap of (deadline, job index)
+        settle: list[_Job] = []  # settled jobs whose dependents must be told
+
+        def settle_now(job: _Job, outcome: Outcome) -> None:
+            job.result = _make_result(job, outcome, 0.0, self.options)
+            notify(job.result)
+            settle.append(job)
+
+        def consider(job: _Job) -> None:
+            """All of a job's deps and uses have settled (or it has none): block it, or make it ready."""
+            if job.queued:
+                return
+            job.queued = True
+            quick = self._blocked(job, jobs)
+            if quick is not None:
+                settle_now(job, quick)
+            else:
+                heapq.heappush(ready, (job.index, job))
+
+        def propagate() -> None:
+            while settle:
+                j = settle.pop()
+                for k in dependents[j.index]:
+                    dj = jobs[k]
+                    waiting[k] -= 1
+                    if dj.result is None and waiting[k] == 0 and dj.applicable is True:
+                        consider(dj)
+
+        # 1. applicability first: a check that does not apply is SKIP at once, whatever it waits for
+        for job in jobs:
+            quick = self._applicability(job, facts)
+            if quick is not None:
+                settle_now(job, quick)
+        propagate()
+        for job in jobs:
+            if job.result is None and waiting[job.index] == 0:
+                consider(job)
+        propagate()
+
+        with done:
+            while True:
+                # propagate what workers finished
+                while finished:
+                    j = finished.pop()
+                    running.pop(j.index, None)
+                    settle.append(j)
+                    propagate()
                 now = time.monotonic()
-                active = [j for j in running if j.thread is not None and j.result is None]
-                for job in running:
-                    if job.thread is None and len(active) < self.max_workers:
+                # start what is ready, up to max_workers at once
+                if ready:
+                    while ready and len(running) < self.max_workers:
+                        _, job = heapq.heappop(ready)
                         job.started = now
                         job.thread = threading.Thread(target=execute, args=(job,), name=f"check-{job.check.id}", daemon=True)
-                        active.append(job)
+                        running[job.index] = job
+                        heapq.heappush(timeouts, (now + job.check.timeout, job.index))
                         if self.on_start:
                             try:
                                 self.on_start(job.target, job.check)
@@ -215,30 +264,31 @@ class Runner:
                                 pass
                         job.thread.start()
                 # timeouts
-                now = time.monotonic()
-                for job in running:
-                    if job.result is None and job.thread is not None and job.started is not None and now - job.started > job.check.timeout:
-                        job.result = _make_result(job, Outcome.error(f"timed out after {job.check.timeout:g} s"), now - job.started, self.options)
-                        if self.on_finish:
-                            try:
-                                self.on_finish(job.result)
-                            except Exception:
-                                pass
+                while timeouts and timeouts[0][0] <= now:
+                    _, k = heapq.heappop(timeouts)
+                    job = jobs[k]
+                    if job.result is None and k in running:
+                        running.pop(k)
+                        job.result = _make_result(job, Outcome.error(f"timed out after {job.check.timeout:g} s"), now - (job.started or now), self.options)
+                        notify(job.result)
+                        settle.append(job)
+                        propagate()
                 if hard_deadline is not None and now > hard_deadline:
                     # checks that were running: ERROR; checks still waiting: SKIP naming what held them up
                     for job in jobs:
                         if job.result is None and job.thread is not None:
-                            elapsed = now - job.started if job.started and job.started > 0 else 0.0
+                            elapsed = now - job.started if job.started else 0.0
                             job.result = _make_result(job, Outcome.error(f"not finished before the --deadline of {self.deadline:g} s"), elapsed, self.options)
                     for job in jobs:
                         if job.result is None:
                             quick = self._blocked(job, jobs) if all(jobs[k].result is not None for k in job.deps) else None
                             job.result = _make_result(job, quick or Outcome.skip(f"not started before the --deadline of {self.deadline:g} s"), 0.0, self.options)
                     break
-                running = [j for j in running if j.result is None]
-                if not pending and not running:
+                if not ready and not running and not finished:
                     break
-                waits = [j.started + j.check.timeout - now for j in running if j.thread is not None and j.started]
+                if finished or (ready and len(running) < self.max_workers):
+                    continue
+                waits = [timeouts[0][0] - now] if timeouts else []
                 if hard_deadline is not None:
                     waits.append(hard_deadline - now)
                 done.wait(timeout=max(0.005, min(waits, default=0.05)))
@@ -246,10 +296,26 @@ class Runner:
 
     def _applicability(self, job: _Job, facts: FactsStore) -> Outcome | None:
         if job.applicable is None:
-            try:
-                applies = job.check.applies(Context(job.target, self.options, {}, facts))
-            except Exception as exc:
-                job.applicable = Outcome.error(f"applicability test crashed: {_one_line(exc)}")
+            box: list = []
+
+            def call() -> None:
+                try:
+                    box.append(("ok", job.check.applies(Context(job.target, self.options, {}, facts))))
+                except BaseException as exc:  # noqa: BLE001 - SystemExit in a drop-in's applies() included
+                    box.append(("err", exc))
+
+            if job.check.plugin == "builtin":
+                call()  # the built-ins' tests are pure and fast
+            else:  # a third-party applies() may hang: cut it off at the check's timeout
+                th = threading.Thread(target=call, name=f"applies-{job.check.id}", daemon=True)
+                th.start()
+                th.join(job.check.timeout)
+            if not box:
+                job.applicable = Outcome.error(f"applicability test did not return within {job.check.timeout:g} s")
+                return job.applicable
+            kind, applies = box[0]
+            if kind == "err":
+                job.applicable = Outcome.error(f"applicability test crashed: {_one_line(applies)}")
                 return job.applicable
             if applies is True:
                 job.applicable = True
@@ -270,7 +336,8 @@ class Runner:
         roots: dict[str, Result] = {}
         for r in blockers:
             while r.status is Status.SKIP and r.blocked_by:
-                up = next((jobs[k].result for k in range(len(jobs)) if jobs[k].target is job.target and jobs[k].check.id == r.blocked_by[0] and jobs[k].result is not None), None)
+                upj = self._by_key.get((job.tindex, r.blocked_by[0]))
+                up = upj.result if upj is not None else None
                 if up is None:
                     break
                 r = up

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from .flags import FlagTable, ServerVersion, load_table, resolve_server_version
+from .urls import SCHEMES, normalize_base_url
 from .launch import LaunchCommand, LaunchError, model_from, parse_args, split_launch
 
 DEFAULT_PORT = {"sglang": 30000, "vllm": 8000, "tei": 3000}
@@ -27,6 +28,43 @@ def _frozen(x: Any) -> Any:
     return x
 
 
+#: deployment kinds read from a file (``--from``); a discovered ``process`` and the ``readiness`` target are not files
+FILE_KINDS = ("compose", "kubernetes", "systemd")
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A container port a deployment file declares: compose ``ports:``/``expose:``, Kubernetes ``containerPort``."""
+
+    container: int
+    published: int | None = None  # compose published port, Kubernetes hostPort
+    host_ip: str | None = None
+    protocol: str = "tcp"
+    name: str | None = None  # Kubernetes port name (probes and Services may refer to it)
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """A port of a Kubernetes Service in the same file: ``targetPort`` is a number or a container port name."""
+
+    name: str
+    port: int | None = None
+    target_port: int | str | None = None
+
+
+def _typed(cls: type, items: Any) -> tuple[Any, ...]:
+    out = []
+    for item in items or ():
+        if isinstance(item, cls):
+            out.append(item)
+            continue
+        d = dict(item)
+        if cls is ServicePort and "targetPort" in d:
+            d["target_port"] = d.pop("targetPort")
+        out.append(cls(**d))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Deployment:
     """How the target is deployed, as read from a deployment file or a running process (typed; read by deploy.* checks)."""
@@ -40,9 +78,9 @@ class Deployment:
     entrypoint_problem: str | None = None  # the command is mis-assembled against the image's ENTRYPOINT
     entrypoint_fix: str | None = None
     port_from_image: bool = False
-    ports: tuple[Mapping[str, Any], ...] = ()  # {"container", "published", "host_ip", "protocol", "name"}
+    ports: tuple[PortMapping, ...] = ()
     container_ports: tuple[int, ...] = ()
-    service_ports: tuple[Mapping[str, Any], ...] = ()  # Kubernetes Service ports that select this pod
+    service_ports: tuple[ServicePort, ...] = ()  # Kubernetes Services in the same file
     host_network: bool = False
     probes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     gpus: Any = None
@@ -51,6 +89,18 @@ class Deployment:
     process: Mapping[str, Any] | None = None  # a discovered process: pid, user, cmdline
     secret_env: tuple[str, ...] = ()  # names of secret variables in a discovered process's environment
     readiness: bool = False
+    user: str | None = None  # systemd User=
+    workload: Mapping[str, Any] | None = None  # Kubernetes {"kind", "name", "container"}
+
+    @property
+    def from_file(self) -> bool:
+        """Read from a deployment file (compose, Kubernetes, systemd), not a process or the readiness default."""
+        return self.kind in FILE_KINDS
+
+    @property
+    def in_container(self) -> bool:
+        """Runs in a container from a compose file or a Kubernetes manifest (its ports are the container's)."""
+        return self.kind in ("compose", "kubernetes")
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> "Deployment":
@@ -63,12 +113,16 @@ class Deployment:
         if unknown:
             raise TypeError(f"unknown deployment facts: {', '.join(sorted(unknown))}")
         data.setdefault("kind", "unknown")
-        for k in ("notes", "ports", "container_ports", "service_ports", "runtime_vars", "secret_env"):
+        for k in ("notes", "container_ports", "runtime_vars", "secret_env"):
             if k in data:
                 data[k] = _frozen(list(data[k] or ()))
+        if "ports" in data:
+            data["ports"] = _typed(PortMapping, data["ports"])
+        if "service_ports" in data:
+            data["service_ports"] = _typed(ServicePort, data["service_ports"])
         if data.get("image_entrypoint") is not None:
             data["image_entrypoint"] = tuple(data["image_entrypoint"])
-        for k in ("probes", "process"):
+        for k in ("probes", "process", "workload"):
             if data.get(k) is not None:
                 data[k] = _frozen(data[k])
         if data.get("probes") is None:
@@ -98,6 +152,7 @@ class Target:
     source: str = "command line"
     deployment: Deployment | None = None  # deployment-file or process facts (probes, ports mapping, image)
     url_source: str | None = None  # "url" (--url), "process" (a running server), "launch" (its command), "options" (--host/--port)
+    url_note: str | None = None  # what normalising the URL changed (e.g. a trailing /v1 dropped)
 
     def option(self, dest: str, default: Any = None) -> Any:
         """The value of a server option: as given in the launch command, else the table default, else default."""
@@ -152,6 +207,9 @@ class Target:
 def _parse_url(url: str) -> tuple[str | None, int | None]:
     if "://" not in url:
         url = "http://" + url
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in SCHEMES:
+        raise LaunchError(f"invalid --url {url!r}: the scheme must be http or https, not {scheme!r}")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -233,6 +291,7 @@ def build_target(
         eff_url = f"http://{connect}:{eff_port}" if (launch is not None or port or host or pid) else None
     else:
         eff_url = None
+    url_norm, url_note = normalize_base_url(eff_url) if eff_url else (None, None)
     if eff_port is not None and not (0 < eff_port < 65536):
         raise LaunchError(f"port {eff_port} is out of range (1-65535)")
     return Target(
@@ -245,7 +304,8 @@ def build_target(
         model_path=model,
         host=eff_host,
         port=eff_port,
-        url=eff_url.rstrip("/") if eff_url else None,
+        url=url_norm,
+        url_note=url_note,
         env=MappingProxyType(merged_env),
         pid=pid,
         listening=tuple(listening),

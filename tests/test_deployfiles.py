@@ -1,4 +1,5 @@
-"""Launch commands from deployment files (qwen_doctor.deployfiles) and the deploy.* checks.
+"""Launch commands from deployment files (qwen_doctor.deployfiles): the reader. The deploy.* checks are tested in
+tests/checks/deploy/ (one module per check).
 
 The manifests in tests/data/deploy/ are public deployment examples of SGLang, vLLM and TEI (each file
 names its repository, path and commit at the top, and what was adapted); broken variants are derived
@@ -9,64 +10,25 @@ exception allowed is the documented DeployFileError / LaunchError (a usage error
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qwen_doctor.checks import deploy, host, launch
 from qwen_doctor.deployfiles import DeployFileError, image_entrypoint, read_deploy_file, targets_from_file, unwrap_shell
 from qwen_doctor.launch import LaunchError
-from qwen_doctor.results import Status
-from qwen_doctor.registry import Registry
 from qwen_doctor.render import RenderOptions, Report
 from qwen_doctor.render.json_format import render_json
 from qwen_doctor.render.text import render_text
-from qwen_doctor.runner import Runner
+from qwen_doctor.results import Status
 from qwen_doctor.target import build_target
-
-DATA = Path(__file__).resolve().parent / "data" / "deploy"
-
-
-def _reg() -> Registry:
-    reg = Registry()
-    for m in (launch, host, deploy):
-        reg.load_plugin(m.__name__, m.register, m.__name__)
-    assert not reg.problems, reg.problems
-    return reg
-
-
-def _results(targets):
-    return Runner(_reg()).run(list(targets))
-
-
-def _one(path, **kw):
-    ts = targets_from_file(path, **kw)
-    assert len(ts) == 1, [t.label for t in ts]
-    return ts[0]
-
-
-def _by(results, check_id, label=None):
-    hits = [r for r in results if r.id == check_id and (label is None or r.target == label)]
-    assert len(hits) == 1, (check_id, [r.target for r in hits])
-    return hits[0]
-
-
-def _write(tmp_path, name, text):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
-
-
-def _dump(tmp_path, name, docs):
-    return _write(tmp_path, name, yaml.safe_dump_all(docs, sort_keys=False))
-
-
-def _load(name):
-    return list(yaml.safe_load_all((DATA / name).read_text()))
-
+from tests.checks.deploy import DATA
+from tests.checks.deploy import by as _by
+from tests.checks.deploy import dump as _dump
+from tests.checks.deploy import one as _one
+from tests.checks.deploy import run as _results
+from tests.checks.deploy import write as _write
 
 # --------------------------------------------------------------------------------------------
 # the public examples
@@ -76,8 +38,24 @@ def _load(name):
     "name, label, server, port, model, launcher, container_ports",
     [
         ("sglang-compose.yaml", "sglang-compose.yaml:sglang", "sglang", 30000, "Qwen/Qwen3-Embedding-0.6B", "python -m sglang.launch_server", []),
-        ("sglang-k8s-service.yaml", "sglang-k8s-service.yaml:Deployment/qwen3-embedding-sglang/qwen3-embedding-sglang", "sglang", 30000, "Qwen/Qwen3-Embedding-0.6B", "python -m sglang.launch_server", [30000]),
-        ("sglang-k8s-distributed-sts.yaml", "sglang-k8s-distributed-sts.yaml:StatefulSet/distributed-sglang/sglang-container", "sglang", 8000, "/llm-folder", "python -m sglang.launch_server", []),
+        (
+            "sglang-k8s-service.yaml",
+            "sglang-k8s-service.yaml:Deployment/qwen3-embedding-sglang/qwen3-embedding-sglang",
+            "sglang",
+            30000,
+            "Qwen/Qwen3-Embedding-0.6B",
+            "python -m sglang.launch_server",
+            [30000],
+        ),
+        (
+            "sglang-k8s-distributed-sts.yaml",
+            "sglang-k8s-distributed-sts.yaml:StatefulSet/distributed-sglang/sglang-container",
+            "sglang",
+            8000,
+            "/llm-folder",
+            "python -m sglang.launch_server",
+            [],
+        ),
         ("vllm-k8s-gpu.yaml", "vllm-k8s-gpu.yaml:Deployment/qwen3-embedding/qwen3-embedding", "vllm", 8000, "Qwen/Qwen3-Embedding-0.6B", "vllm serve", [8000]),
         ("vllm-k8s-cpu.yaml", "vllm-k8s-cpu.yaml:Deployment/vllm-server/vllm", "vllm", 8000, "Qwen/Qwen3-Embedding-0.6B", "vllm serve", [8000]),
         ("vllm-compose.yaml", "vllm-compose.yaml:vllm", "vllm", 8000, "Qwen/Qwen3-Embedding-0.6B", "vllm serve", [8000]),
@@ -91,120 +69,20 @@ def test_public_examples_become_targets(name, label, server, port, model, launch
     assert t.label == label
     assert (t.server, t.port, t.model_path) == (server, port, model)
     assert t.launch.launcher == launcher
-    assert t.extra["container_ports"] == container_ports
+    assert t.deployment.container_ports == tuple(container_ports)
     assert t.url is None  # a file describes a server elsewhere: static checks only
-    assert t.source == t.extra["deploy_kind"] in ("compose", "kubernetes", "systemd")
-
-
-def test_compose_string_entrypoint_and_folded_command_and_host_network():
-    t = _one(DATA / "sglang-compose.yaml")
-    assert list(t.launch.args) == ["--model-path", "Qwen/Qwen3-Embedding-0.6B", "--is-embedding", "--host", "0.0.0.0", "--port", "30000"]
-    assert t.extra["host_network"] is True
-    assert t.extra["entrypoint_source"] == "file"
-    assert t.extra["gpus"] == {"device_ids": ["0"]}
-    assert "curl -f http://localhost:30000/health" in json.dumps(t.extra["probes"]["healthcheck"])
-    results = _results([t])
-    assert _by(results, "deploy.port-mapping").status is Status.PASS
-    hc = _by(results, "deploy.probes")
-    # compose defaults: unhealthy after 3 x 30 s, far less than a model load
-    assert hc.status is Status.WARN and "about 90 s" in hc.summary
-    assert "start_period: 300s" in hc.fix.text
-
-
-def test_official_sglang_manifest_probe_findings():
-    """The published SGLang Deployment probes /health with the default 1 s timeout and kills after 60 s."""
-    t = _one(DATA / "sglang-k8s-service.yaml")
-    assert set(t.extra["probes"]) == {"livenessProbe"}
-    assert {"name": "qwen3-embedding-sglang", "port": 30000, "targetPort": 30000} in t.extra["service_ports"]
-    r = _by(_results([t]), "deploy.probes")
-    assert r.status is Status.WARN
-    assert "timeoutSeconds is 1 (the default)" in r.summary and "up to 20 s" in r.summary
-    assert "gives up after 60 s" in r.summary
-    assert "no readinessProbe" in r.summary  # and a LoadBalancer Service in front of it
-    assert "timeoutSeconds: 30" in r.evidence["recommended"]
-    assert "failureThreshold: 60" in r.evidence["recommended"]
-    assert "timeoutSeconds: 30" in r.fix.text
-
-
-def test_vllm_gpu_manifest_shell_wrapper_and_probe_budget():
-    t = _one(DATA / "vllm-k8s-gpu.yaml")
-    assert t.extra["shell_script"].startswith("vllm serve Qwen/Qwen3-Embedding-0.6B")
-    assert t.given("max_num_batched_tokens")  # --max_num_batched_tokens: vLLM's underscore spelling
-    assert any("valueFrom" in n and "HUGGING_FACE_HUB_TOKEN" in n for n in t.extra["notes"])
-    r = _by(_results([t]), "deploy.probes")
-    assert r.status is Status.WARN and "gives up after 90 s" in r.summary
-    assert "timeoutSeconds is" not in r.summary  # vLLM's /health has no 20 s engine probe
-
-
-def test_vllm_cpu_manifest_has_no_readiness_probe():
-    r = _by(_results([_one(DATA / "vllm-k8s-cpu.yaml")]), "deploy.probes")
-    assert r.status is Status.WARN and "no readinessProbe" in r.summary
-
-
-def test_vllm_monitoring_example_repeats_the_entrypoint():
-    """Its args begin with "serve" although vllm/vllm-openai's ENTRYPOINT is `vllm serve`."""
-    t = _one(DATA / "vllm-k8s-monitoring.yaml")
-    assert t.launch.display().startswith("vllm serve serve Qwen/Qwen3-Embedding-8B")
-    results = _results([t])
-    r = _by(results, "deploy.entrypoint")
-    assert r.status is Status.FAIL
-    assert "vllm serve serve" in r.summary and "Drop 'serve'" in r.fix.text
-    assert _by(results, "deploy.probes").status is Status.PASS  # 120 s + 30 x 10 s readiness, 180 + 5 x 30 s liveness
-
-
-def test_args_only_for_an_entrypoint_image_pass():
-    t = _one(DATA / "vllm-compose.yaml")
-    assert t.extra["entrypoint_source"] == "image" and t.extra["image_entrypoint"] == ["vllm", "serve"]
-    results = _results([t])
-    assert _by(results, "deploy.entrypoint").status is Status.PASS
-    pm = _by(results, "deploy.port-mapping")
-    assert pm.status is Status.PASS and "8000->8000" in pm.summary
-
-
-def test_tei_image_port_80_and_a_mapping_to_the_binary_default(tmp_path):
-    t = _one(DATA / "tei-compose.yaml")
-    assert t.port == 80 and dict(t.env)["PORT"] == "80"
-    assert _by(_results([t]), "deploy.port-mapping").status is Status.PASS
-    # the same file mapping to 3000 (TEI's default as a binary, not in its image): nothing answers
-    doc = _load("tei-compose.yaml")[0]
-    doc["services"]["embeddings"]["ports"] = ["8080:3000"]
-    bad = _one(_dump(tmp_path, "compose.yaml", [doc]))
-    r = _by(_results([bad]), "deploy.port-mapping")
-    assert r.status is Status.FAIL
-    assert "8080:3000" in r.summary and "listens on 80 (PORT=80 from the image)" in r.summary
-    assert '"8080:80"' in r.fix.text
-    assert r.fix.launch_command.endswith("--port 3000")
-
-
-def test_sglang_compose_mapped_to_vllm_default_port(tmp_path):
-    doc = {"services": {"embed": {"image": "lmsysorg/sglang:v0.5.9-cu126", "command": "python3 -m sglang.launch_server --model-path /models/Qwen3-Embedding-0.6B --is-embedding --host 0.0.0.0", "ports": ["127.0.0.1:8080:8000"]}}}
-    t = _one(_dump(tmp_path, "compose.yaml", [doc]))
-    assert t.extra["ports"] == [{"container": 8000, "published": 8080, "host_ip": "127.0.0.1", "protocol": "tcp", "name": None}]
-    r = _by(_results([t]), "deploy.port-mapping")
-    assert r.status is Status.FAIL
-    assert "listens on 30000 (its default port 30000)" in r.summary
-    assert r.fix.launch_command.endswith("--port 8000")
+    assert t.source == t.deployment.kind in ("compose", "kubernetes", "systemd")
 
 
 def test_systemd_unit_continuations_environment_and_notes():
     t = _one(DATA / "sglang-embedding.service")
     assert t.model_path == "/models/Qwen3-Embedding-4B"  # ${MODEL_DIR} from Environment=
     assert dict(t.env)["CUDA_VISIBLE_DEVICES"] == "0" and dict(t.env)["HF_HUB_OFFLINE"] == "1"
-    assert t.extra["user"] == "sglang"
-    assert any("EnvironmentFile=-/etc/default/sglang" in n for n in t.extra["notes"])
+    assert t.deployment.user == "sglang"
+    assert any("EnvironmentFile=-/etc/default/sglang" in n for n in t.deployment.notes)
     results = _results([t])
     for cid in ("deploy.entrypoint", "deploy.probes", "deploy.port-mapping"):
         assert _by(results, cid).status is Status.SKIP
-
-
-def test_statefulset_shell_script_runtime_variables_and_host_network():
-    t = _one(DATA / "sglang-k8s-distributed-sts.yaml")
-    assert t.extra["host_network"] is True
-    assert "POD_INDEX" in t.extra["runtime_vars"]
-    assert any("$POD_INDEX" in n for n in t.extra["notes"])
-    assert t.option("nnodes") == 2
-    pm = _by(_results([t]), "deploy.port-mapping")
-    assert pm.status is Status.PASS and "hostNetwork: true" in pm.summary
 
 
 def test_file_without_a_server_is_a_usage_error_naming_the_services():
@@ -217,128 +95,25 @@ def test_file_without_a_server_is_a_usage_error_naming_the_services():
 
 
 # --------------------------------------------------------------------------------------------
-# probes
-
-
-def _sglang_deployment(probes: dict, ports=None, args_extra=(), services=()):
-    ctr = {
-        "name": "embed",
-        "image": "lmsysorg/sglang:v0.5.23",
-        "command": ["python3", "-m", "sglang.launch_server"],
-        "args": ["--model-path", "/models/Qwen3-Embedding-0.6B", "--is-embedding", "--host", "0.0.0.0", *args_extra],
-        "ports": ports if ports is not None else [{"containerPort": 30000, "name": "http"}],
-        **probes,
-    }
-    docs = [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "emb"},
-             "spec": {"template": {"spec": {"containers": [ctr]}}}}]
-    for s in services:
-        docs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": s[0]}, "spec": {"ports": [{"port": 80, "targetPort": s[1]}]}})
-    return docs
-
-
-GOOD = {
-    "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10, "failureThreshold": 60, "timeoutSeconds": 30},
-    "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 30},
-    "livenessProbe": {"httpGet": {"path": "/health", "port": 30000}, "periodSeconds": 30, "timeoutSeconds": 30, "failureThreshold": 5},
-}
-
-
-def test_recommended_probes_pass(tmp_path):
-    r = _by(_results(targets_from_file(_dump(tmp_path, "m.yaml", _sglang_deployment(GOOD)))), "deploy.probes")
-    assert r.status is Status.PASS, r.summary
-    assert r.evidence["startup_budget_s"] == 600
-
-
-@pytest.mark.parametrize(
-    "probe, status, words",
-    [
-        ({"httpGet": {"path": "/", "port": 30000}, "timeoutSeconds": 30}, Status.WARN, "requests '/'"),
-        ({"tcpSocket": {"port": 30000}}, Status.WARN, "bare TCP probe"),
-        ({"httpGet": {"path": "/health", "port": 8000}, "timeoutSeconds": 30}, Status.FAIL, "checks port 8000, but SGLang listens on 30000"),
-        ({"httpGet": {"path": "/health", "port": "metrics"}, "timeoutSeconds": 30}, Status.FAIL, "not a port name declared"),
-        ({"httpGet": {"path": "/healthz", "port": 30000}, "timeoutSeconds": 30}, Status.WARN, "'/healthz', which is not a health route of SGLang"),
-        ({"exec": {"command": ["curl", "-f", "http://localhost:30000/"]}, "timeoutSeconds": 30}, Status.WARN, "requests '/'"),
-        ({"grpc": {"port": 30000}}, Status.WARN, "gRPC probe"),
-    ],
-)
-def test_bad_readiness_probes(tmp_path, probe, status, words):
-    probes = dict(GOOD, readinessProbe=probe)
-    r = _by(_results(targets_from_file(_dump(tmp_path, "m.yaml", _sglang_deployment(probes)))), "deploy.probes")
-    assert r.status is status, r.summary
-    assert words in r.summary
-    if status is Status.WARN and "TCP" in words:
-        assert "/health" in r.summary
-
-
-def test_root_path_is_a_health_route_on_tei_only(tmp_path):
-    """TEI routes GET / to the same handler as /health (router/src/http/server.rs); SGLang and vLLM do not."""
-    tei = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tei"}, "spec": {"containers": [{
-        "name": "tei", "image": "ghcr.io/huggingface/text-embeddings-inference:1.8", "args": ["--model-id", "Qwen/Qwen3-Embedding-0.6B"],
-        "ports": [{"containerPort": 80}],
-        "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
-        "startupProbe": {"httpGet": {"path": "/health", "port": 80}, "failureThreshold": 60, "periodSeconds": 10}}]}}
-    r = _by(_results(targets_from_file(_dump(tmp_path, "tei.yaml", [tei]))), "deploy.probes")
-    assert r.status is Status.PASS, r.summary
-
-
-def test_tcp_probe_on_vllm_explains_the_early_bind(tmp_path):
-    doc = _load("vllm-k8s-gpu.yaml")[0]
-    ctr = doc["spec"]["template"]["spec"]["containers"][0]
-    ctr["readinessProbe"] = {"tcpSocket": {"port": 8000}}
-    r = _by(_results(targets_from_file(_dump(tmp_path, "m.yaml", [doc]))), "deploy.probes")
-    assert r.status is Status.WARN
-    assert "vLLM binds its socket before it loads the engine" in r.summary
-
-
-def test_ready_route_needs_sglang_0_5_20(tmp_path):
-    probes = dict(GOOD, readinessProbe={"httpGet": {"path": "/ready", "port": 30000}, "timeoutSeconds": 30})
-    path = _dump(tmp_path, "m.yaml", _sglang_deployment(probes))
-    old = _by(_results(targets_from_file(path, server_version="0.5.9")), "deploy.probes")
-    assert old.status is Status.FAIL and "only since 0.5.20" in old.summary
-    new = _by(_results(targets_from_file(path, server_version="0.5.23")), "deploy.probes")
-    assert new.status is Status.PASS
-
-
-def test_health_timeout_follows_sglang_env(tmp_path):
-    probes = dict(GOOD)
-    docs = _sglang_deployment(probes)
-    docs[0]["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "SGLANG_HEALTH_CHECK_TIMEOUT", "value": "60"}]
-    r = _by(_results(targets_from_file(_dump(tmp_path, "m.yaml", docs))), "deploy.probes")
-    assert r.status is Status.WARN and "up to 60 s" in r.summary
-    assert "timeoutSeconds: 70" in r.evidence["recommended"]
-
-
-def test_k8s_port_mismatch_fails_when_a_service_targets_it(tmp_path):
-    ports = [{"containerPort": 8000, "name": "http"}]
-    probes = {k: dict(v, httpGet={"path": "/health", "port": 30000}) for k, v in GOOD.items()}
-    warn = _by(_results(targets_from_file(_dump(tmp_path, "a.yaml", _sglang_deployment(probes, ports=ports)))), "deploy.port-mapping")
-    assert warn.status is Status.WARN and "containerPort 8000" in warn.summary
-    fail = _by(_results(targets_from_file(_dump(tmp_path, "b.yaml", _sglang_deployment(probes, ports=ports, services=[("embed-svc", "http")])))), "deploy.port-mapping")
-    assert fail.status is Status.FAIL and "Service embed-svc (targetPort http)" in fail.summary
-    assert fail.fix.launch_command.endswith("--port 8000")
-
-
-def test_lmsysorg_image_with_bare_options_cannot_start(tmp_path):
-    doc = {"services": {"sglang": {"image": "lmsysorg/sglang:latest", "command": ["--model-path", "/models/Qwen3-Embedding-0.6B", "--is-embedding"]}}}
-    t = _one(_dump(tmp_path, "compose.yaml", [doc]))
-    assert t.server == "sglang"
-    r = _by(_results([t]), "deploy.entrypoint")
-    assert r.status is Status.FAIL and "no server ENTRYPOINT" in r.summary
-
-
-# --------------------------------------------------------------------------------------------
 # file shapes
 
 
 def test_every_workload_kind_one_target_per_server_container(tmp_path):
     def pod(cmd, name="server"):
-        return {"containers": [
-            {"name": name, "image": "vllm/vllm-openai:v0.11.0", "args": cmd},
-            {"name": "proxy", "image": "envoyproxy/envoy:v1.30", "args": ["-c", "/etc/envoy.yaml"]},
-        ]}
+        return {
+            "containers": [
+                {"name": name, "image": "vllm/vllm-openai:v0.11.0", "args": cmd},
+                {"name": "proxy", "image": "envoyproxy/envoy:v1.30", "args": ["-c", "/etc/envoy.yaml"]},
+            ]
+        }
 
     docs = [
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": pod(["/m/Qwen3-Embedding-0.6B", "--runner", "pooling"])}}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {"template": {"spec": pod(["/m/Qwen3-Embedding-0.6B", "--runner", "pooling"])}},
+        },
         {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "ds"}, "spec": {"template": {"spec": pod(["/m/a", "--port", "8001"])}}},
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": pod(["/m/b"])}}},
         {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": pod(["/m/c"])}}}}},
@@ -356,48 +131,77 @@ def test_every_workload_kind_one_target_per_server_container(tmp_path):
 
 
 def test_duplicate_names_get_distinct_labels(tmp_path):
-    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "emb"},
-         "spec": {"template": {"spec": {"containers": [{"name": "s", "image": "vllm/vllm-openai", "args": ["/m/x"]}]}}}}
+    d = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "emb"},
+        "spec": {"template": {"spec": {"containers": [{"name": "s", "image": "vllm/vllm-openai", "args": ["/m/x"]}]}}},
+    }
     targets = targets_from_file(_dump(tmp_path, "dup.yaml", [d, d]))
     assert len({t.label for t in targets}) == 2 and targets[1].label.endswith("#2")
 
 
 def test_k8s_variable_expansion_and_env(tmp_path):
-    ctr = {"name": "s", "image": "lmsysorg/sglang:latest", "command": ["python3", "-m", "sglang.launch_server"],
-           "args": ["--model-path", "$(MODEL)", "--port", "$(PORT)", "--served-model-name", "$$(literal)", "--tp", "$(UNSET)"],
-           "env": [{"name": "MODEL", "value": "/models/Qwen3-Embedding-8B"}, {"name": "PORT", "value": "31000"}, {"name": "CUDA_VISIBLE_DEVICES", "value": "1"}]}
+    ctr = {
+        "name": "s",
+        "image": "lmsysorg/sglang:latest",
+        "command": ["python3", "-m", "sglang.launch_server"],
+        "args": ["--model-path", "$(MODEL)", "--port", "$(PORT)", "--served-model-name", "$$(literal)", "--tp", "$(UNSET)"],
+        "env": [{"name": "MODEL", "value": "/models/Qwen3-Embedding-8B"}, {"name": "PORT", "value": "31000"}, {"name": "CUDA_VISIBLE_DEVICES", "value": "1"}],
+    }
     doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [ctr]}}
     t = _one(_dump(tmp_path, "p.yaml", [doc]))
     assert (t.model_path, t.port) == ("/models/Qwen3-Embedding-8B", 31000)
     assert t.option("served_model_name") in ("$(literal)", ["$(literal)"])
     assert dict(t.env)["CUDA_VISIBLE_DEVICES"] == "1"
-    assert t.extra["runtime_vars"] == ["UNSET"]
+    assert t.deployment.runtime_vars == ("UNSET",)
 
 
 def test_compose_interpolation_env_list_and_dotenv(tmp_path, monkeypatch):
     monkeypatch.delenv("EMB_PORT", raising=False)
     monkeypatch.setenv("MODEL_DIR", "/models/Qwen3-Embedding-0.6B")
     (tmp_path / ".env").write_text("# comment\nIMAGE_TAG='v0.5.23'\n")
-    doc = {"services": {"emb": {
-        "image": "lmsysorg/sglang:${IMAGE_TAG}",
-        "command": ["python3", "-m", "sglang.launch_server", "--model-path", "${MODEL_DIR}", "--port", "${EMB_PORT:-30001}", "--api-key", "$${NOT_INTERPOLATED}"],
-        "environment": ["CUDA_VISIBLE_DEVICES=0,1", "SGLANG_HEALTH_CHECK_TIMEOUT=40", "FROM_SHELL"],
-        "ports": [{"target": 30001, "published": "9000", "host_ip": "0.0.0.0"}],
-    }}}
+    doc = {
+        "services": {
+            "emb": {
+                "image": "lmsysorg/sglang:${IMAGE_TAG}",
+                "command": [
+                    "python3",
+                    "-m",
+                    "sglang.launch_server",
+                    "--model-path",
+                    "${MODEL_DIR}",
+                    "--port",
+                    "${EMB_PORT:-30001}",
+                    "--api-key",
+                    "$${NOT_INTERPOLATED}",
+                ],
+                "environment": ["CUDA_VISIBLE_DEVICES=0,1", "SGLANG_HEALTH_CHECK_TIMEOUT=40", "FROM_SHELL"],
+                "ports": [{"target": 30001, "published": "9000", "host_ip": "0.0.0.0"}],
+            }
+        }
+    }
     t = _one(_dump(tmp_path, "compose.yaml", [doc]))
-    assert t.extra["image"] == "lmsysorg/sglang:v0.5.23"
+    assert t.deployment.image == "lmsysorg/sglang:v0.5.23"
     assert (t.model_path, t.port) == ("/models/Qwen3-Embedding-0.6B", 30001)
     assert dict(t.env)["CUDA_VISIBLE_DEVICES"] == "0,1"
-    assert any("FROM_SHELL" in n for n in t.extra["notes"])
-    assert t.extra["ports"][0]["published"] == 9000
+    assert any("FROM_SHELL" in n for n in t.deployment.notes)
+    assert t.deployment.ports[0].published == 9000
     assert "${NOT_INTERPOLATED}" not in t.launch.display()  # an --api-key value is redacted in every display
 
 
 def test_secrets_from_files_never_reach_the_report(tmp_path):
     secret = "hf_abcdefghijklmnopqrstuvwx"
-    doc = {"services": {"emb": {"image": "ghcr.io/huggingface/text-embeddings-inference:1.8",
-                                "command": f"--model-id Qwen/Qwen3-Embedding-0.6B --api-key sk-verysecretvalue123 --hf-token {secret}",
-                                "environment": {"HF_TOKEN": secret}, "ports": ["8080:80"]}}}
+    doc = {
+        "services": {
+            "emb": {
+                "image": "ghcr.io/huggingface/text-embeddings-inference:1.8",
+                "command": f"--model-id Qwen/Qwen3-Embedding-0.6B --api-key sk-verysecretvalue123 --hf-token {secret}",
+                "environment": {"HF_TOKEN": secret},
+                "ports": ["8080:80"],
+            }
+        }
+    }
     targets = targets_from_file(_dump(tmp_path, "compose.yaml", [doc]))
     results = _results(targets)
     report = Report(tuple(targets), tuple(results))
@@ -406,7 +210,11 @@ def test_secrets_from_files_never_reach_the_report(tmp_path):
 
 
 def test_several_targets_in_one_report_are_titled_by_source():
-    targets = targets_from_file(DATA / "vllm-compose.yaml") + targets_from_file(DATA / "sglang-k8s-service.yaml") + targets_from_file(DATA / "sglang-embedding.service")
+    targets = (
+        targets_from_file(DATA / "vllm-compose.yaml")
+        + targets_from_file(DATA / "sglang-k8s-service.yaml")
+        + targets_from_file(DATA / "sglang-embedding.service")
+    )
     results = _results(targets)
     report = Report(tuple(targets), tuple(results))
     data = json.loads(render_json(report, RenderOptions()))
@@ -428,11 +236,15 @@ def test_several_targets_in_one_report_are_titled_by_source():
         ("empty.yaml", "", "no compose services, Kubernetes workloads"),
         ("svc.yaml", "services: [a, b]\n", "'services' must be a mapping"),
         ("cmd.yaml", "services:\n  a:\n    image: vllm/vllm-openai\n    command: [{x: 1}]\n", "every item must be a string"),
-        ("quote.yaml", "services:\n  a:\n    command: \"python3 -m sglang.launch_server --model-path 'x\"\n", "cannot split"),
+        ("quote.yaml", 'services:\n  a:\n    command: "python3 -m sglang.launch_server --model-path \'x"\n', "cannot split"),
         ("env.yaml", "services:\n  a:\n    image: vllm/vllm-openai\n    command: x\n    environment: 5\n", "environment must be a list or a mapping"),
         ("ports.yaml", "services:\n  a:\n    image: vllm/vllm-openai\n    command: x\n    ports: '8000:8000'\n", "ports must be a list"),
         ("containers.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: {a: 1}\n", "spec.containers must be a list"),
-        ("chart.yaml", "spec:\n  containers:\n  - name: {{ .Chart.Name }}\n    image: {{ .Values.image }}\n  {{- with .Values.probes }}\n", "render it first: helm template"),
+        (
+            "chart.yaml",
+            "spec:\n  containers:\n  - name: {{ .Chart.Name }}\n    image: {{ .Values.image }}\n  {{- with .Values.probes }}\n",
+            "render it first: helm template",
+        ),
         ("deep.yaml", "[" * 5000 + "]" * 5000, "nested too deeply"),
         ("alias.yaml", "services:\n  a: &x\n    image: vllm/vllm-openai\n    command: &c [*c]\n", "nested too deeply"),
         ("nounit.service", "[Unit]\nDescription=x\n", "no ExecStart="),
@@ -459,7 +271,9 @@ def test_unreadable_inputs(tmp_path):
 
 
 def test_unwrap_shell_finds_the_server_in_a_script():
-    argv, script = unwrap_shell(["/bin/bash", "-o", "pipefail", "-ec", "pip install -q x && \\\n  exec python3 -m sglang.launch_server --model-path /m --port 1 # comment\necho done"])
+    argv, script = unwrap_shell(
+        ["/bin/bash", "-o", "pipefail", "-ec", "pip install -q x && \\\n  exec python3 -m sglang.launch_server --model-path /m --port 1 # comment\necho done"]
+    )
     assert argv[-4:] == ["--model-path", "/m", "--port", "1"] and "exec" in argv
     assert script is not None
     assert unwrap_shell(["sh", "run.sh"]) == (["sh", "run.sh"], None)
@@ -508,10 +322,37 @@ def test_fuzzed_text_never_crashes(tmp_path, text):
 
 _yaml_lines = st.lists(
     st.one_of(
-        st.sampled_from(["services:", "  emb:", "    image: vllm/vllm-openai", "    image: lmsysorg/sglang", "    command:", "    entrypoint: [sh, -c]",
-                         "      - python3 -m sglang.launch_server --port 1", "    ports: ['8000:8000']", "    environment: {A: 1}", "apiVersion: v1", "kind: Pod",
-                         "spec:", "  containers:", "  - name: x", "    args: [\"--model\", \"$(X)\"]", "---", "[Service]", "ExecStart=vllm serve m \\", "  --port 9",
-                         "    healthcheck: {test: [CMD, curl, http://x:1/]}", "    livenessProbe: {tcpSocket: {port: http}}", "  - &a [*a]", "'", "\"", "{", "- ", ": :"]),
+        st.sampled_from(
+            [
+                "services:",
+                "  emb:",
+                "    image: vllm/vllm-openai",
+                "    image: lmsysorg/sglang",
+                "    command:",
+                "    entrypoint: [sh, -c]",
+                "      - python3 -m sglang.launch_server --port 1",
+                "    ports: ['8000:8000']",
+                "    environment: {A: 1}",
+                "apiVersion: v1",
+                "kind: Pod",
+                "spec:",
+                "  containers:",
+                "  - name: x",
+                '    args: ["--model", "$(X)"]',
+                "---",
+                "[Service]",
+                "ExecStart=vllm serve m \\",
+                "  --port 9",
+                "    healthcheck: {test: [CMD, curl, http://x:1/]}",
+                "    livenessProbe: {tcpSocket: {port: http}}",
+                "  - &a [*a]",
+                "'",
+                '"',
+                "{",
+                "- ",
+                ": :",
+            ]
+        ),
         st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40),
     ),
     max_size=25,
@@ -524,13 +365,74 @@ def test_fuzzed_yaml_lines_never_crash(tmp_path, lines):
     _fuzz_file(tmp_path, "\n".join(lines))
 
 
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=True), st.text(max_size=30),
-                    st.sampled_from(["vllm/vllm-openai", "lmsysorg/sglang:latest", "ghcr.io/huggingface/text-embeddings-inference:1.8", "--port", "8000:80",
-                                     "python3 -m sglang.launch_server --model-path /m", "vllm serve /m", "text-embeddings-router", "/bin/sh", "-c", "$(X)", "${Y:-1}"]))
-_value = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(
-    ["image", "command", "entrypoint", "args", "ports", "environment", "env", "name", "value", "valueFrom", "containerPort", "target", "published",
-     "httpGet", "tcpSocket", "path", "port", "healthcheck", "test", "network_mode", "containers", "spec", "template", "livenessProbe", "readinessProbe",
-     "startupProbe", "timeoutSeconds", "metadata", "hostNetwork", "deploy"]), inner, max_size=5)), max_leaves=25)
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 70000),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "vllm/vllm-openai",
+            "lmsysorg/sglang:latest",
+            "ghcr.io/huggingface/text-embeddings-inference:1.8",
+            "--port",
+            "8000:80",
+            "python3 -m sglang.launch_server --model-path /m",
+            "vllm serve /m",
+            "text-embeddings-router",
+            "/bin/sh",
+            "-c",
+            "$(X)",
+            "${Y:-1}",
+        ]
+    ),
+)
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "image",
+                    "command",
+                    "entrypoint",
+                    "args",
+                    "ports",
+                    "environment",
+                    "env",
+                    "name",
+                    "value",
+                    "valueFrom",
+                    "containerPort",
+                    "target",
+                    "published",
+                    "httpGet",
+                    "tcpSocket",
+                    "path",
+                    "port",
+                    "healthcheck",
+                    "test",
+                    "network_mode",
+                    "containers",
+                    "spec",
+                    "template",
+                    "livenessProbe",
+                    "readinessProbe",
+                    "startupProbe",
+                    "timeoutSeconds",
+                    "metadata",
+                    "hostNetwork",
+                    "deploy",
+                ]
+            ),
+            inner,
+            max_size=5,
+        ),
+    ),
+    max_leaves=25,
+)
 
 
 @FUZZ
@@ -540,9 +442,18 @@ def test_fuzzed_compose_structures_never_crash(tmp_path, services):
 
 
 @FUZZ
-@given(kind=st.sampled_from(["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "List", "Service"]),
-       containers=st.lists(st.dictionaries(st.sampled_from(["name", "image", "command", "args", "env", "ports", "livenessProbe", "readinessProbe", "startupProbe", "resources"]), _value, max_size=6), max_size=3),
-       wrap=st.booleans())
+@given(
+    kind=st.sampled_from(["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "List", "Service"]),
+    containers=st.lists(
+        st.dictionaries(
+            st.sampled_from(["name", "image", "command", "args", "env", "ports", "livenessProbe", "readinessProbe", "startupProbe", "resources"]),
+            _value,
+            max_size=6,
+        ),
+        max_size=3,
+    ),
+    wrap=st.booleans(),
+)
 def test_fuzzed_k8s_structures_never_crash(tmp_path, kind, containers, wrap):
     pod = {"containers": containers, "hostNetwork": wrap}
     spec = pod if kind == "Pod" else {"jobTemplate": {"spec": {"template": {"spec": pod}}}} if kind == "CronJob" else {"template": {"spec": pod}}
@@ -551,17 +462,74 @@ def test_fuzzed_k8s_structures_never_crash(tmp_path, kind, containers, wrap):
 
 
 @FUZZ
-@given(unit=st.lists(st.one_of(st.sampled_from(["[Service]", "ExecStart=", "ExecStart=-/usr/bin/python3 -m sglang.launch_server \\", "  --port ${P} $ARGS",
-                                                "Environment=\"P=1\" ARGS='--tp 2'", "Environment='unterminated", "EnvironmentFile=/x", "# c", "; c", "\\"]),
-                               st.text(max_size=30)), max_size=12))
+@given(
+    unit=st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "[Service]",
+                    "ExecStart=",
+                    "ExecStart=-/usr/bin/python3 -m sglang.launch_server \\",
+                    "  --port ${P} $ARGS",
+                    "Environment=\"P=1\" ARGS='--tp 2'",
+                    "Environment='unterminated",
+                    "EnvironmentFile=/x",
+                    "# c",
+                    "; c",
+                    "\\",
+                ]
+            ),
+            st.text(max_size=30),
+        ),
+        max_size=12,
+    )
+)
 def test_fuzzed_systemd_units_never_crash(tmp_path, unit):
     _fuzz_file(tmp_path, "\n".join(unit), suffix=".service")
 
 
 _token = st.one_of(
-    st.sampled_from(["python3", "-m", "sglang.launch_server", "vllm", "serve", "text-embeddings-router", "sglang", "--port", "--port=", "-p", "--model-path",
-                     "--model", "--is-embedding", "--is-embed", "--api-key", "--host", "::1", "0", "99999", "--", "-", "env", "A=B", "nohup", "--tp", "--json-model-override-args",
-                     "{\"is_matryoshka\": true}", "--max-model-len", "1e9", "-1", "--served-model-name", "a:b", "--context-length", "--task", "embed", "--runner", "pooling"]),
+    st.sampled_from(
+        [
+            "python3",
+            "-m",
+            "sglang.launch_server",
+            "vllm",
+            "serve",
+            "text-embeddings-router",
+            "sglang",
+            "--port",
+            "--port=",
+            "-p",
+            "--model-path",
+            "--model",
+            "--is-embedding",
+            "--is-embed",
+            "--api-key",
+            "--host",
+            "::1",
+            "0",
+            "99999",
+            "--",
+            "-",
+            "env",
+            "A=B",
+            "nohup",
+            "--tp",
+            "--json-model-override-args",
+            '{"is_matryoshka": true}',
+            "--max-model-len",
+            "1e9",
+            "-1",
+            "--served-model-name",
+            "a:b",
+            "--context-length",
+            "--task",
+            "embed",
+            "--runner",
+            "pooling",
+        ]
+    ),
     st.text(max_size=12),
 )
 
@@ -579,16 +547,15 @@ def test_fuzzed_command_lines_only_raise_launch_error(argv, server):
 
 
 @FUZZ
-@given(argv=st.lists(_token, min_size=1, max_size=10), image=st.sampled_from(["vllm/vllm-openai", "lmsysorg/sglang", "ghcr.io/huggingface/text-embeddings-inference:1.8", "busybox"]))
+@given(
+    argv=st.lists(_token, min_size=1, max_size=10),
+    image=st.sampled_from(["vllm/vllm-openai", "lmsysorg/sglang", "ghcr.io/huggingface/text-embeddings-inference:1.8", "busybox"]),
+)
 def test_fuzzed_commands_in_compose_files(tmp_path, argv, image):
-    _fuzz_file(tmp_path, yaml.safe_dump({"services": {"s": {"image": image, "command": argv, "ports": ["8000:8000"],
-                                                                "healthcheck": {"test": ["CMD", "curl", "http://localhost:1/"]}}}}, allow_unicode=True))
-
-
-def test_deploy_checks_are_documented_for_explain():
-    reg = Registry()
-    deploy.register(reg)
-    assert reg.ids() == ["deploy.entrypoint", "deploy.probes", "deploy.port-mapping"]
-    for c in reg:
-        paras = [p for p in c.doc.split("\n\n") if p.strip()]
-        assert [p.split(":")[0] for p in paras] == ["What it checks", "Why it matters", "How to fix"], c.id
+    _fuzz_file(
+        tmp_path,
+        yaml.safe_dump(
+            {"services": {"s": {"image": image, "command": argv, "ports": ["8000:8000"], "healthcheck": {"test": ["CMD", "curl", "http://localhost:1/"]}}}},
+            allow_unicode=True,
+        ),
+    )

@@ -19,10 +19,10 @@ import pytest
 
 from qwen_doctor.context import RunOptions
 from qwen_doctor.discover import HOW_TO_POINT, MODEL_PATH_ENV, discover_targets, readiness_target
-from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.render import RenderOptions, Report
 from qwen_doctor.render.json_format import render_json
+from qwen_doctor.results import Status
 from qwen_doctor.runner import Runner
 from tests import fake_server
 from tests.fake_server import free_port, running
@@ -53,8 +53,20 @@ def _registry(*modules) -> Registry:
 
 def test_python_m_sglang_becomes_a_target_with_its_port_and_no_secret(fake):
     port = free_port()
-    argv = [PY, "-m", "sglang.launch_server", "--model-path", "/models/Qwen3-Embedding-0.6B", "--is-embedding",
-            "--host", "127.0.0.1", "--port", str(port), "--api-key", SECRET]
+    argv = [
+        PY,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "/models/Qwen3-Embedding-0.6B",
+        "--is-embedding",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api-key",
+        SECRET,
+    ]
     with running(fake, argv) as proc:
         targets, notes = discover_targets()
         t = _by_pid(targets, proc.pid)
@@ -82,7 +94,12 @@ def test_python_m_sglang_becomes_a_target_with_its_port_and_no_secret(fake):
 @pytest.mark.parametrize(
     "kind, argv_tail, server, launcher",
     [
-        ("vllm", ["-u", "-X", "utf8", "-m", "vllm.entrypoints.openai.api_server", "--model", "/m/Qwen3-Embedding-0.6B", "--runner", "pooling"], "vllm", "python -m vllm.entrypoints.openai.api_server"),
+        (
+            "vllm",
+            ["-u", "-X", "utf8", "-m", "vllm.entrypoints.openai.api_server", "--model", "/m/Qwen3-Embedding-0.6B", "--runner", "pooling"],
+            "vllm",
+            "python -m vllm.entrypoints.openai.api_server",
+        ),
         ("sglang-cli", ["{bin}/sglang", "serve", "--model-path", "/m/Qwen3-Embedding-0.6B", "--is-embedding"], "sglang", "sglang serve"),
         ("vllm-cli", ["{bin}/vllm", "serve", "/m/Qwen3-Embedding-0.6B", "--runner", "pooling"], "vllm", "vllm serve"),
     ],
@@ -110,7 +127,7 @@ def test_tei_port_comes_from_its_environment(fake):
     assert dict(t.env).get("PORT") == str(port)
     # secrets in the process environment are named, never copied
     assert "HF_TOKEN" not in t.env
-    assert "HF_TOKEN" in t.extra.get("secret_env", [])
+    assert "HF_TOKEN" in t.deployment.secret_env
 
 
 def test_forked_workers_fold_into_their_server(fake):
@@ -139,10 +156,24 @@ def test_a_server_still_loading_is_found_with_a_note(fake):
     assert mine and "only after the model has loaded" in mine[0]
 
 
+def test_a_vllm_server_still_loading_is_explained_by_bind_then_listen(fake):
+    """vLLM binds its socket before the engine loads but listens only after: while loading, the port is not listening."""
+    port = free_port()
+    argv = [PY, "-m", "vllm.entrypoints.openai.api_server", "--model", "/m/Qwen3-Embedding-0.6B", "--port", str(port)]
+    with running(fake, argv, env={"FAKE_SERVER_MODE": "loading"}) as proc:
+        targets, notes = discover_targets(server="vllm")
+    t = _by_pid(targets, proc.pid)
+    mine = [n for n in notes if t.label in n]
+    assert mine and "listens on its port only once the engine has loaded" in mine[0]
+    assert "binds its port early" not in mine[0]
+
+
 def test_server_filter(fake):
     p1, p2 = free_port(), free_port()
-    with running(fake, [PY, "-m", "sglang.launch_server", "--port", str(p1)]) as s, \
-            running(fake, [PY, "-m", "vllm.entrypoints.openai.api_server", "--port", str(p2)]) as v:
+    with (
+        running(fake, [PY, "-m", "sglang.launch_server", "--port", str(p1)]) as s,
+        running(fake, [PY, "-m", "vllm.entrypoints.openai.api_server", "--port", str(p2)]) as v,
+    ):
         targets, _ = discover_targets(server="vllm")
         pids = {t.pid for t in targets}
     assert v.pid in pids and s.pid not in pids
@@ -161,8 +192,23 @@ def test_target_options_apply_to_every_process(fake):
 def test_doctor_runs_and_container_clients_are_not_servers(fake):
     port = free_port()
     doctor = [PY, str(fake / "bin" / "qwen-doctor"), "check", "--", "sglang", "serve", "--model-path", "/m/Qwen3-Embedding-0.6B", "--port", str(port)]
-    docker = [PY, str(fake / "bin" / "docker"), "run", "--gpus", "all", "-p", f"{port}:30000", "lmsysorg/sglang:latest",
-              "python3", "-m", "sglang.launch_server", "--model-path", "/m/Qwen3-Embedding-0.6B", "--port", "30000"]
+    docker = [
+        PY,
+        str(fake / "bin" / "docker"),
+        "run",
+        "--gpus",
+        "all",
+        "-p",
+        f"{port}:30000",
+        "lmsysorg/sglang:latest",
+        "python3",
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "/m/Qwen3-Embedding-0.6B",
+        "--port",
+        "30000",
+    ]
     with running(fake, doctor) as d, running(fake, docker) as k:
         targets, notes = discover_targets()
     pids = {t.pid for t in targets}
@@ -197,10 +243,11 @@ def test_processes_of_other_users_give_notes_not_errors(fake, tmp_path):
         sys.path.insert(0, {str(REPO)!r})
         from qwen_doctor.discover import discover_targets
         targets, notes = discover_targets()
-        print(json.dumps({{"targets": [dict(t.to_dict(), listening=list(t.listening), xnotes=list(t.extra.get("notes", []))) for t in targets], "notes": notes}}))
+        print(json.dumps({{"targets": [dict(t.to_dict(), listening=list(t.listening), xnotes=list(t.deployment.notes if t.deployment else ())) for t in targets], "notes": notes}}))
         """
     )
     with running(fake, [PY, "-m", "sglang.launch_server", "--model-path", "/m/Qwen3-Embedding-0.6B", "--port", str(port)]) as proc:
+
         def drop():  # runs in the child only
             os.setgid(65534)
             os.setuid(65534)
@@ -212,8 +259,15 @@ def test_processes_of_other_users_give_notes_not_errors(fake, tmp_path):
         site = sysconfig.get_paths()["purelib"]
         py = next((p for p in (f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}", PY) if os.access(p, os.X_OK)), PY)
         try:
-            out = subprocess.run([py, "-c", code], cwd="/", capture_output=True, text=True, timeout=60, preexec_fn=drop,
-                                 env={"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "PYTHONPATH": site})
+            out = subprocess.run(
+                [py, "-c", code],
+                cwd="/",
+                capture_output=True,
+                text=True,
+                timeout=60,
+                preexec_fn=drop,
+                env={"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "PYTHONPATH": site},
+            )
         except PermissionError as exc:
             pytest.skip(f"no interpreter runnable by nobody here: {exc}")
     if out.returncode != 0 and ("Permission denied" in out.stderr or "ModuleNotFoundError" in out.stderr):

@@ -274,6 +274,19 @@ def test_json_carries_ignored_by(report):
     assert by[("demo.pass", "command line")]["ignored_by"] is None
 
 
+def test_json_timestamps_are_iso_8601_with_a_time_zone(report):
+    from datetime import datetime, timezone
+
+    data = json.loads(_render(report, OutputFormat.JSON))
+    assert data["schema_version"] == 1
+    for key in ("started_at", "finished_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", data[key]), data[key]
+        assert datetime.fromisoformat(data[key]).tzinfo is not None
+    assert data["started_at"] == "2023-11-14T22:13:20.000+00:00"  # started_at=1_700_000_000.0
+    assert datetime.fromisoformat(data["finished_at"]) == datetime.fromtimestamp(1_700_000_000.25, timezone.utc)
+    assert data["started_at_unix"] == 1_700_000_000.0
+
+
 def test_every_format_shows_ignored_by(report):
     for fmt in OutputFormat:
         assert "ignored by --ignore demo.ignored" in _render(report, fmt), fmt
@@ -340,7 +353,9 @@ def test_cli_select_by_category_prefix_and_unknown_pattern(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip() == "qwen-doctor: error: --select 'lauch' matches no check; did you mean launch?"
     r = cli("check", "--offline", "--format", "json", "--select", "launch", "--ignore", "nosuch.check", "--server-version", "0.5.23", *BAD, cwd=tmp_path)
-    assert "--ignore 'nosuch.check' matches no check" in " ".join(json.loads(r.stdout)["notes"])
+    # a warning, on stderr only: stdout is the report alone
+    assert "qwen-doctor: warning: --ignore 'nosuch.check' matches no check" in r.stderr
+    assert "nosuch.check" not in r.stdout and json.loads(r.stdout)["results"]
 
 
 # ------------------------------------------------------------------------------------------------

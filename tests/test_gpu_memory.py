@@ -87,8 +87,20 @@ def test_explicit_chunked_prefill_and_dp_attention_change_the_reserve():
 
 @pytest.mark.parametrize(
     "version,rule",
-    [("0.4.6.post5", "0.4.7"), ("0.4.7", "0.4.7"), ("0.4.9.post6", "0.5.1"), ("0.5.1", "0.5.1"), ("0.5.3", "0.5.3"),
-     ("0.5.8.post1", "0.5.3"), ("0.5.10", "0.5.10"), ("0.5.20", "0.5.10"), ("0.5.23", "0.5.23"), ("0.6.0", "0.5.23"), (None, "0.5.23"), ("garbage", "0.5.23")],
+    [
+        ("0.4.6.post5", "0.4.7"),
+        ("0.4.7", "0.4.7"),
+        ("0.4.9.post6", "0.5.1"),
+        ("0.5.1", "0.5.1"),
+        ("0.5.3", "0.5.3"),
+        ("0.5.8.post1", "0.5.3"),
+        ("0.5.10", "0.5.10"),
+        ("0.5.20", "0.5.10"),
+        ("0.5.23", "0.5.23"),
+        ("0.6.0", "0.5.23"),
+        (None, "0.5.23"),
+        ("garbage", "0.5.23"),
+    ],
 )
 def test_rule_by_version(version, rule):
     assert mem.sglang_rule_for(version) == rule
@@ -209,7 +221,12 @@ def test_eager_fit_is_about_ten_bytes_per_head_per_token_pair():
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(["0.6B", "4B", "8B"]), st.integers(min_value=1, max_value=60000), st.integers(min_value=1, max_value=60000), st.sampled_from(["sdpa", "eager"]))
+@given(
+    st.sampled_from(["0.6B", "4B", "8B"]),
+    st.integers(min_value=1, max_value=60000),
+    st.integers(min_value=1, max_value=60000),
+    st.sampled_from(["sdpa", "eager"]),
+)
 def test_activation_grows_with_tokens(variant, a, b, attn):
     lo, hi = sorted((a, b))
     assert mem.activation_peak(variant, lo, 1, attn).bytes <= mem.activation_peak(variant, hi, 1, attn).bytes
@@ -224,9 +241,9 @@ def test_forward_tokens_follow_chunked_prefill():
     assert mem.sglang_forward_tokens(8192, 32768) == 8192
     assert mem.sglang_forward_tokens(-1, 32768) == 32768
     assert mem.sglang_forward_tokens(-1, 4096, 16384) == 16384
-    assert mem.vllm_forward_tokens("0.33.0", 32768, None, 150 * mem.GiB) == 8192
-    assert mem.vllm_forward_tokens("0.33.0", 32768, None, 22 * mem.GiB) == 2048
-    assert mem.vllm_forward_tokens("0.8.5", 32768, None, 150 * mem.GiB) == 32768
+    assert mem.vllm_forward_tokens(mem.vllm_chunks_pooling("0.33.0"), 32768, None, 150 * mem.GiB) == 8192
+    assert mem.vllm_forward_tokens(mem.vllm_chunks_pooling("0.33.0"), 32768, None, 22 * mem.GiB) == 2048
+    assert mem.vllm_forward_tokens(mem.vllm_chunks_pooling("0.8.5"), 32768, None, 150 * mem.GiB) == 32768
 
 
 def test_dtype_helpers():
@@ -234,3 +251,33 @@ def test_dtype_helpers():
     assert mem.served_dtype_bytes("auto", "bfloat16") == 2
     assert mem.served_dtype_bytes("auto", "float32") == 2  # auto: fp16 for fp32 checkpoints
     assert mem.served_dtype_bytes("float32", "bfloat16") == 4
+
+
+# --------------------------------------------------------------------------------------------
+# the version-dependent rules are tables with sources
+
+
+@pytest.mark.parametrize("table,server", [(mem.SGLANG_MFS_RULE, "sglang"), (mem.VLLM_GMU_DEFAULT, "vllm"), (mem.VLLM_CHUNKED_POOLING, "vllm")])
+def test_every_known_release_has_exactly_one_row_with_a_source(table, server):
+    from qwen_doctor.flags import table_versions
+
+    for r in table:
+        assert r.server == server and r.source.strip()
+    for v in table_versions(server):
+        assert sum(1 for r in table if r.holds(server, v)) == 1, (table.id, v)
+
+
+def test_the_tables_are_read_through_the_server_facts():
+    from qwen_doctor.facts import server_facts
+    from qwen_doctor.target import build_target
+
+    def facts(argv, version):
+        return server_facts(build_target(argv.split(), server_version=version))
+
+    sg = "python -m sglang.launch_server --model-path m --is-embedding"
+    assert facts(sg, "0.5.8").at(mem.SGLANG_MFS_RULE) == "0.5.3"
+    assert facts(sg, None).at(mem.SGLANG_MFS_RULE) == "0.5.23"  # unknown: the newest known release is assumed
+    assert facts(sg, "0.4.5").at(mem.SGLANG_MFS_RULE) is None  # older than every known release: no row
+    assert facts("vllm serve m", "0.13.0").at(mem.VLLM_GMU_DEFAULT) == 0.9
+    assert facts("vllm serve m", "0.33.0").at(mem.VLLM_GMU_DEFAULT) == 0.92
+    assert facts("vllm serve m", "0.10.0").at(mem.VLLM_CHUNKED_POOLING) is False

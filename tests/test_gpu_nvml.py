@@ -195,7 +195,9 @@ def _stand_in_pynvml(rec: dict):
         nvmlDeviceGetName=lambda h: rec["name"],
         nvmlDeviceGetUUID=lambda h: rec["uuid"],
         nvmlDeviceGetPciInfo=lambda h: SimpleNamespace(busId=rec["pci_info"]["busId"]),
-        nvmlDeviceGetMemoryInfo=lambda h, version=None: SimpleNamespace(**mem2) if version == pynvml.nvmlMemory_v2 else SimpleNamespace(**rec["memory_info_v1"]),
+        nvmlDeviceGetMemoryInfo=lambda h, version=None: (
+            SimpleNamespace(**mem2) if version == pynvml.nvmlMemory_v2 else SimpleNamespace(**rec["memory_info_v1"])
+        ),
         nvmlDeviceGetCudaComputeCapability=lambda h: tuple(rec["cuda_compute_capability"]),
         nvmlDeviceGetMigMode=lambda h: list(rec["mig_mode"]),
         nvmlDeviceGetEccMode=lambda h: list(rec["ecc_mode"]),

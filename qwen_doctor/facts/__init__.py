@@ -83,7 +83,9 @@ class FactsStore:
         w = written if written is not None else t.model_path
         if not w:
             return None
-        loc = self.location(t, w)
+        return self.memo.get(("model-of", id(t), w), lambda: self._model_at(self.location(t, w)))  # checks ask often
+
+    def _model_at(self, loc: ModelLocation) -> ModelFacts:
         return self.memo.get(("model", loc.key), lambda: model_facts(loc))
 
     def tokenizer_model(self, t: "Target") -> tuple[ModelFacts | None, str]:

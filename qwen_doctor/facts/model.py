@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -31,9 +32,9 @@ class ModelLocation:
     hub_id: bool = False
     searched: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """Identity of the location for sharing facts across targets."""
+        """Identity of the location for sharing facts across targets (the real path, resolved once)."""
         if self.directory is not None:
             try:
                 return "dir:" + os.path.realpath(self.directory)
@@ -211,6 +212,13 @@ class ModelFacts:
     @property
     def variant(self) -> str | None:
         return self.identity.variant
+
+    @property
+    def shape_variant(self) -> str | None:
+        """The Qwen3-Embedding size config.json's hidden_size/num_hidden_layers match (None: no match or no config);
+        unlike :attr:`variant`, never taken from the name."""
+        cfg = self.config or {}
+        return VARIANTS.get((_int(cfg.get("hidden_size")), _int(cfg.get("num_hidden_layers"))))  # type: ignore[arg-type]
 
     @property
     def embedding_dim(self) -> int | None:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..target import Target
 
 #: where a server version came from
-VERSION_SOURCES = ("flag", "installed", "process", "image", "unknown")
+VERSION_SOURCES = ("flag", "installed", "process", "image", "api", "unknown")  # api: the running server's own HTTP API
 
 
 def _source_kind(text: str) -> str:
@@ -157,5 +157,26 @@ def server_facts(target: "Target") -> ServerFacts | None:
         newest_known=newest,
         table=target.table,
         table_note=target.table_note,
+        target=target,
+    )
+
+
+def seen_server(target: "Target", kind: str, version: str | None, detail: str) -> ServerFacts:
+    """The facts of a server identified live (the probe: ``/version``, ``/server_info``, TEI ``/info``), which may
+    differ from the target's declared one. Behaviour tables are read at its release like at a declared one."""
+    releases = known_releases(kind)
+    newest = releases[-1] if releases else None
+    known = version is not None and is_version(version)
+    same = kind == target.server
+    return ServerFacts(
+        kind=kind,
+        version=version,
+        version_source="api" if version else "unknown",
+        version_detail=detail if version else "not reported",
+        assumed=version if known else newest,
+        oldest_known=releases[0] if releases else None,
+        newest_known=newest,
+        table=target.table if same else None,
+        table_note=target.table_note if same else "",
         target=target,
     )

@@ -30,7 +30,7 @@ _LIB_NAMES = ("libcuda.so.1", "libcuda.so", "nvcuda.dll", "libcuda.dylib")
 
 def _load() -> ctypes.CDLL | None:
     override = os.environ.get("QWEN_DOCTOR_LIBCUDA")
-    for name in ((override,) if override else _LIB_NAMES):
+    for name in (override,) if override else _LIB_NAMES:
         try:
             return ctypes.CDLL(name)
         except OSError:
@@ -86,9 +86,20 @@ def probe(nbytes: int, device: int = 0) -> tuple[int, dict]:
     mem_info = fn("cuMemGetInfo_v2", ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t))
     mem_alloc = fn("cuMemAlloc_v2", ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t)
     mem_free = fn("cuMemFree_v2", ctypes.c_uint64)
-    missing = [n for n, f in (("cuInit", cu_init), ("cuDeviceGet", cu_device_get), ("cuDevicePrimaryCtxRetain", ctx_retain),
-                              ("cuDevicePrimaryCtxRelease", ctx_release), ("cuCtxSetCurrent", ctx_set), ("cuMemGetInfo_v2", mem_info),
-                              ("cuMemAlloc_v2", mem_alloc), ("cuMemFree_v2", mem_free)) if f is None]
+    missing = [
+        n
+        for n, f in (
+            ("cuInit", cu_init),
+            ("cuDeviceGet", cu_device_get),
+            ("cuDevicePrimaryCtxRetain", ctx_retain),
+            ("cuDevicePrimaryCtxRelease", ctx_release),
+            ("cuCtxSetCurrent", ctx_set),
+            ("cuMemGetInfo_v2", mem_info),
+            ("cuMemAlloc_v2", mem_alloc),
+            ("cuMemFree_v2", mem_free),
+        )
+        if f is None
+    ]
     if missing:
         out["error"] = f"the CUDA driver library lacks {', '.join(missing)}"
         return 3, out

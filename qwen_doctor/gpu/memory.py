@@ -28,6 +28,11 @@ Sources (read from the released code; see the report of issue 4 and ../shared/re
   exceed what is free at start, and must cover weights + the activation peak + the KV cache of one
   ``--max-model-len`` request.
 
+* Which rule or default a release follows is data, not inline comparisons: :data:`SGLANG_MFS_RULE`,
+  :data:`VLLM_GMU_DEFAULT` and :data:`VLLM_CHUNKED_POOLING` are :class:`~qwen_doctor.versions.Behaviour` tables with
+  the source of each range; the checks read them with ``ctx.server.at(TABLE)`` (a release older than every known
+  one matches no row and is named as such).
+
 * Activation peaks: measured on an NVIDIA H200 (``tests/data/gpu/h200/h200_facts.json``: Qwen3 0.6B/4B/8B
   architectures, bf16, batch x sequence, SDPA and eager attention), interpolated linearly in tokens for SDPA; eager
   adds a term quadratic in the sequence length fitted to the two eager measurements (about 10 bytes per head per
@@ -38,7 +43,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
+
+from ..versions import Behaviour, Range, Row, is_version, rows
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -58,12 +65,89 @@ VARIANT_SHAPES: dict[str, dict[str, int]] = {
 }
 
 # --------------------------------------------------------------------------------------------
+# version-dependent rules (newest releases first; read by the checks with ctx.server.at(TABLE))
+
+#: which default --mem-fraction-static rule a SGLang release follows (see the module doc for each rule)
+SGLANG_MFS_RULE: Behaviour[str] = Behaviour(
+    "sglang.default-mem-fraction-static",
+    "The rule SGLang's default --mem-fraction-static follows (gpu_mem = nvidia-smi memory.total, min over all GPUs).",
+    (
+        Row("sglang", Range(">=0.5.23"), "0.5.23", "python/sglang/srt/server_args/arg_groups/memory_hook.py at v0.5.23 (sglang.md 9)"),
+        Row(
+            "sglang",
+            Range(">=0.5.10,<0.5.23"),
+            "0.5.10",
+            "python/sglang/srt/server_args.py _handle_gpu_memory_settings at v0.5.10 (sglang.md 9: buckets by gpu_mem, piecewise CUDA graph reserve)",
+        ),
+        Row(
+            "sglang",
+            Range(">=0.5.3,<0.5.10"),
+            "0.5.3",
+            "python/sglang/srt/server_args.py _handle_gpu_memory_settings at v0.5.3 (sglang.md 9 and "
+            "its version timeline: mem-fraction formula from chunked_prefill/cuda_graph, 0.5.3)",
+        ),
+        Row("sglang", Range(">=0.4.9,<0.5.3"), "0.5.1", "python/sglang/srt/server_args.py __post_init__ at v0.4.9.post6 and v0.5.1 (sglang.md 9: 0.4.9-0.5.1)"),
+        Row("sglang", Range("<0.4.9"), "0.4.7", "python/sglang/srt/server_args.py __post_init__ at v0.4.6.post5 and v0.4.7 (sglang.md 9: 0.4.6-0.4.7)"),
+    ),
+)
+
+#: vLLM's default --gpu-memory-utilization (a fraction of TOTAL memory)
+VLLM_GMU_DEFAULT: Behaviour[float] = Behaviour(
+    "vllm.gpu-memory-utilization-default",
+    "vLLM's default --gpu-memory-utilization.",
+    (
+        Row("vllm", Range(">=0.20"), 0.92, "vllm/config/cache.py at v0.20.0 and v0.33.0 (vllm-tei-qwen3.md B.3)"),
+        Row(
+            "vllm",
+            Range(">=0.14,<0.20"),
+            0.9,
+            "not read: no release between 0.13.0 and 0.20.0 was sampled; 0.9, the 0.13.0 default, is assumed (issue 4 report)",
+        ),
+        *rows("vllm", "vllm/config/cache.py at v0.13.0; arg_utils.py/config.py at v0.8.5-v0.12.0 (vllm-tei-qwen3.md B.3: 0.9 in <=0.13)", ("<0.14", 0.9)),
+    ),
+)
+
+#: whether vLLM chunks the prefill of pooling (embedding) requests, so one forward pass holds at most
+#: --max-num-batched-tokens tokens
+VLLM_CHUNKED_POOLING: Behaviour[bool] = Behaviour(
+    "vllm.pooling-chunked-prefill",
+    "Whether vLLM chunks the prefill of pooling requests (else one --max-model-len request runs whole).",
+    (
+        Row(
+            "vllm",
+            Range(">=0.10.1"),
+            True,
+            "vllm/engine/arg_utils.py at v0.10.1.1 and v0.33.0 (default token budget: arg_utils.py L2960-3012 "
+            "at v0.33.0, vllm-tei-qwen3.md B.3; pooling models run chunked prefill: tests/models/language/pooling_mteb_test at v0.33.0)",
+        ),
+        Row(
+            "vllm",
+            Range("<0.10.1"),
+            False,
+            "vllm/engine/arg_utils.py at v0.8.5 and v0.10.0: chunked prefill is not enabled for pooling models "
+            "(the doctor's reading of the released code, issue 4 report)",
+        ),
+    ),
+)
+
+
+# --------------------------------------------------------------------------------------------
 # dtypes
 
 _DTYPE_BYTES = {
-    "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "half": 2,
-    "float32": 4, "fp32": 4, "float": 4,
-    "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "fp8_inc": 1, "fp8_ds_mla": 1,
+    "bfloat16": 2,
+    "bf16": 2,
+    "float16": 2,
+    "fp16": 2,
+    "half": 2,
+    "float32": 4,
+    "fp32": 4,
+    "float": 4,
+    "fp8": 1,
+    "fp8_e4m3": 1,
+    "fp8_e5m2": 1,
+    "fp8_inc": 1,
+    "fp8_ds_mla": 1,
     "fp4_e2m1": 0.5,
 }
 
@@ -110,26 +194,16 @@ class MfsDefault:
         return base + ")"
 
 
-def sglang_rule_for(version: str | None) -> str:
-    """Which of the sampled rules a release follows (newest when unknown)."""
-    if not version:
-        return "0.5.23"
-    try:
-        from ..flags import parse_version
+def _newest(table: Behaviour[Any]) -> Any:
+    """The value of a table's first row: the tables below list the newest releases first."""
+    return table.rows[0].value
 
-        key = parse_version(version)
-        at_least = lambda floor: key >= parse_version(floor)  # noqa: E731
-    except Exception:  # unparseable: newest
-        return "0.5.23"
-    if at_least("0.5.23"):
-        return "0.5.23"
-    if at_least("0.5.10"):
-        return "0.5.10"
-    if at_least("0.5.3"):
-        return "0.5.3"
-    if at_least("0.4.9"):
-        return "0.5.1"
-    return "0.4.7"
+
+def sglang_rule_for(version: str | None) -> str:
+    """Which of the sampled rules a release follows (newest when unknown or not a version)."""
+    if not version or not is_version(version):
+        return _newest(SGLANG_MFS_RULE)
+    return SGLANG_MFS_RULE.at("sglang", version, _newest(SGLANG_MFS_RULE))
 
 
 def _buckets(gpu_mem: float, tp: int, rule: str) -> tuple[int, int]:
@@ -195,7 +269,9 @@ def sglang_default_mfs(
         cps = chunked_prefill_size if chunked_prefill_size is not None else (16384 if g and g > 180_000 else 2048 if g and g < 25_000 else 8192)
         return MfsDefault(m, rule, g, reserved, cps, cuda_graph_max_bs)
     if rule == "0.5.1":
-        cps = chunked_prefill_size if chunked_prefill_size is not None else (4096 if g is None else 2048 if g < 35 * 1024 else 8192 if g < 160 * 1024 else 16384)
+        cps = (
+            chunked_prefill_size if chunked_prefill_size is not None else (4096 if g is None else 2048 if g < 35 * 1024 else 8192 if g < 160 * 1024 else 16384)
+        )
         if g is None:
             return MfsDefault(0.88, rule, None, None, cps, cuda_graph_max_bs)
         if g < 35 * 1024:
@@ -274,23 +350,23 @@ def sglang_forward_tokens(chunked_prefill_size: int | None, context_length: int,
     return max(context_length, max_prefill_tokens)
 
 
-def vllm_forward_tokens(version: str | None, context_length: int, max_num_batched_tokens: int | None, total_bytes: int) -> int:
+def vllm_forward_tokens(chunks_pooling: bool, context_length: int, max_num_batched_tokens: int | None, total_bytes: int) -> int:
     """Most tokens in one vLLM forward pass (its profiling run): --max-num-batched-tokens, default 8192 on GPUs of
-    70 GiB or more and 2048 on smaller ones (0.33 API server, chunked prefill on); releases before 0.10.1 do not
-    chunk pooling requests, so one request of the full --max-model-len runs whole."""
-    old = False
-    if version:
-        try:
-            from ..flags import version_at_least
-
-            old = not version_at_least(version, "0.10.1")
-        except Exception:
-            old = False
-    if old:
+    70 GiB or more and 2048 on smaller ones (0.33 API server, chunked prefill on). A release that does not chunk
+    pooling requests (``chunks_pooling`` False: :data:`VLLM_CHUNKED_POOLING`) runs one request of the full
+    --max-model-len whole."""
+    if not chunks_pooling:
         return max(context_length, max_num_batched_tokens or 2048)
     if max_num_batched_tokens:
         return max_num_batched_tokens
     return 8192 if total_bytes >= 70 * GiB else 2048
+
+
+def vllm_chunks_pooling(version: str | None) -> bool:
+    """Whether a vLLM release chunks the prefill of pooling requests (newest when unknown or not a version)."""
+    if not version or not is_version(version):
+        return _newest(VLLM_CHUNKED_POOLING)
+    return VLLM_CHUNKED_POOLING.at("vllm", version, _newest(VLLM_CHUNKED_POOLING))
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,16 +374,10 @@ def vllm_forward_tokens(version: str | None, context_length: int, max_num_batche
 
 
 def vllm_default_gmu(version: str | None) -> float:
-    """--gpu-memory-utilization default: 0.9 up to 0.13, 0.92 from 0.20 (vllm/config/cache.py). Between the two
-    sampled releases it is not known; 0.9 is assumed there."""
-    if not version:
-        return 0.92
-    try:
-        from ..flags import version_at_least
-
-        return 0.92 if version_at_least(version, "0.20") else 0.9
-    except Exception:
-        return 0.92
+    """--gpu-memory-utilization default (:data:`VLLM_GMU_DEFAULT`; the newest release's when unknown)."""
+    if not version or not is_version(version):
+        return _newest(VLLM_GMU_DEFAULT)
+    return VLLM_GMU_DEFAULT.at("vllm", version, _newest(VLLM_GMU_DEFAULT))
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,7 +385,10 @@ def vllm_default_gmu(version: str | None) -> float:
 
 # variant, attention -> (weights bytes on the GPU, ((batch, seq, peak_bytes), ...))
 H200_MEASURED: dict[tuple[str, str], tuple[int, tuple[tuple[int, int, int], ...]]] = {
-    ("0.6B", "sdpa"): (1191568384, ((1, 512, 1297744896), (1, 8192, 2387076096), (1, 32768, 5872935936), (32, 512, 3540775936), (128, 512, 10486936576), (8, 8192, 10490930176))),
+    ("0.6B", "sdpa"): (
+        1191568384,
+        ((1, 512, 1297744896), (1, 8192, 2387076096), (1, 32768, 5872935936), (32, 512, 3540775936), (128, 512, 10486936576), (8, 8192, 10490930176)),
+    ),
     ("0.6B", "eager"): (1225122816, ((1, 8192, 13191603200), (1, 16384, 46901355520))),
     ("4B", "sdpa"): (8131668992, ((1, 8192, 9989876736), (1, 32768, 15564499968), (32, 512, 11839831040))),
     ("8B", "sdpa"): (15168197632, ((1, 8192, 17252897792), (32, 512, 19329344512))),
@@ -512,7 +585,9 @@ class VllmPlan:
         return ceil_to(need / self.total)
 
 
-def plan_vllm(*, total: int, free: int, gmu: float, weights: float, cell: int, context_length: int, activation: int, overhead: int = CUDA_CONTEXT_BYTES) -> VllmPlan:
+def plan_vllm(
+    *, total: int, free: int, gmu: float, weights: float, cell: int, context_length: int, activation: int, overhead: int = CUDA_CONTEXT_BYTES
+) -> VllmPlan:
     return VllmPlan(total, free, gmu, weights, cell, context_length, activation, overhead)
 
 

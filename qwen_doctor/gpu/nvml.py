@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
+from ..facts import as_int
+
 REPLAY_ENV = "QWEN_DOCTOR_NVML_REPLAY"
 NOT_SUPPORTED = "NVMLError_NotSupported"
 
@@ -252,16 +254,16 @@ class PynvmlBackend:
             uuid=_s(uuid),
             name=_s(name),
             pci_bus_id=_s(getattr(pci, "busId", None)) if pci is not None else None,
-            memory_total=_int(getattr(mem, "total", None)),
-            memory_free=_int(getattr(mem, "free", None)),
-            memory_used=_int(getattr(mem, "used", None)),
-            memory_reserved=_int(getattr(mem2, "reserved", None)) if mem2 is not None else None,
+            memory_total=as_int(getattr(mem, "total", None)),
+            memory_free=as_int(getattr(mem, "free", None)),
+            memory_used=as_int(getattr(mem, "used", None)),
+            memory_reserved=as_int(getattr(mem2, "reserved", None)) if mem2 is not None else None,
             compute_capability=_pair(cc),
             mig_mode=_pair(mig),
             ecc_mode=_pair(ecc),
             remapped_rows=_rows(rows),
             retired_pages_pending=bool(pages) if pages is not None else None,
-            throttle_reasons=_int(reasons),
+            throttle_reasons=as_int(reasons),
             not_supported=tuple(rec.not_supported),
             errors=tuple(rec.errors),
         )
@@ -273,9 +275,9 @@ class PynvmlBackend:
         procs, err = self._call("compute_processes", self._nv.nvmlDeviceGetComputeRunningProcesses, h)
         out = []
         for p in procs or ():
-            pid = _int(getattr(p, "pid", None))
+            pid = as_int(getattr(p, "pid", None))
             if pid is not None:
-                out.append(GpuProcess(pid, _int(getattr(p, "usedGpuMemory", None))))
+                out.append(GpuProcess(pid, as_int(getattr(p, "usedGpuMemory", None))))
         return tuple(out)
 
     def close(self) -> None:
@@ -323,17 +325,6 @@ def _s(v: Any) -> str | None:
     return str(v)
 
 
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    try:
-        return int(v) if v is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _pair(v: Any) -> tuple[int, int] | None:
     if v is None:
         return None
@@ -376,11 +367,13 @@ class ReplayBackend:
     @classmethod
     def from_file(cls, spec: str) -> "ReplayBackend":
         """``FILE`` or ``FILE#KEY[.KEY...]`` (a sub-object of the JSON document)."""
+        from ..readers import ReadError, read_text
+
         path, _, key = spec.partition("#")
         try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ReplayError(f"{REPLAY_ENV}={spec}: cannot read: {exc.strerror or exc}") from None
+            doc = json.loads(read_text(path, "json"))
+        except ReadError as exc:
+            raise ReplayError(f"{REPLAY_ENV}={spec}: cannot read: {exc}") from None
         except ValueError as exc:
             raise ReplayError(f"{REPLAY_ENV}={spec}: not JSON: {exc}") from None
         for part in [k for k in key.split(".") if k]:
@@ -433,16 +426,16 @@ class ReplayBackend:
             uuid=_s(get("uuid")),
             name=_s(get("name")),
             pci_bus_id=_s(pci.get("busId")) if isinstance(pci, Mapping) else None,
-            memory_total=_int(mem.get("total")),
-            memory_free=_int(mem.get("free")),
-            memory_used=_int(mem.get("used")),
-            memory_reserved=_int(mem2.get("reserved")) if isinstance(mem2, Mapping) else None,
+            memory_total=as_int(mem.get("total")),
+            memory_free=as_int(mem.get("free")),
+            memory_used=as_int(mem.get("used")),
+            memory_reserved=as_int(mem2.get("reserved")) if isinstance(mem2, Mapping) else None,
             compute_capability=_pair(get("cuda_compute_capability")),
             mig_mode=_pair(get("mig_mode")),
             ecc_mode=_pair(get("ecc_mode")),
             remapped_rows=_rows(get("remapped_rows")),
             retired_pages_pending=bool(pages) if pages is not None else None,
-            throttle_reasons=_int(get("throttle_reasons")),
+            throttle_reasons=as_int(get("throttle_reasons")),
             not_supported=tuple(rec.not_supported),
             errors=tuple(rec.errors),
         )
@@ -456,8 +449,8 @@ class ReplayBackend:
                     p = ast.literal_eval(p)
                 except (ValueError, SyntaxError):
                     continue
-            if isinstance(p, Mapping) and _int(p.get("pid")) is not None:
-                out.append(GpuProcess(int(p["pid"]), _int(p.get("usedGpuMemory", p.get("used_bytes")))))
+            if isinstance(p, Mapping) and as_int(p.get("pid")) is not None:
+                out.append(GpuProcess(int(p["pid"]), as_int(p.get("usedGpuMemory", p.get("used_bytes")))))
         return tuple(out)
 
     def close(self) -> None:

