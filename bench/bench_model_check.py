@@ -173,8 +173,7 @@ def main() -> int:
         print(f"median: check {c_med:.2f} s vs collect_env {e_med:.2f} s -> ratio {c_med / e_med:.2f} (target <= 0.33)")
     else:
         print("collect_env: no interpreter with torch found; ratio not measured")
-    print(f"peak RSS of the doctor + its children (summed, sampled): {peak / MB:.1f} MB (target < 120 MB); "
-          f"largest single process: {single / MB:.1f} MB")
+    print(f"peak RSS of the doctor + its children (summed, sampled): {peak / MB:.1f} MB (target < 120 MB); largest single process: {single / MB:.1f} MB")
     print(f"--version: median {v_med * 1000:.1f} ms vs python -c pass {b_med * 1000:.1f} ms -> ratio {v_med / b_med:.2f} (target <= 1.5)")
     print(f"tokenizer.load: {res['tokenizer_load']}")
     for name, ok in res["targets"].items():

@@ -152,15 +152,17 @@ def main() -> int:
             results = Runner(reg, options).run([target])
             wall = time.monotonic() - t0
             inflight = union_length(_intervals)
-            runs.append({
-                "wall_s": round(wall, 4),
-                "in_flight_s": round(inflight, 4),
-                "sum_request_s": round(sum(b - a for a, b in _intervals), 4),
-                "requests": len(_intervals),
-                "overhead_s": round(wall - inflight, 4),
-                "ratio": round(wall / inflight, 3) if inflight else None,
-                "statuses": {r.id: r.status.value for r in results},
-            })
+            runs.append(
+                {
+                    "wall_s": round(wall, 4),
+                    "in_flight_s": round(inflight, 4),
+                    "sum_request_s": round(sum(b - a for a, b in _intervals), 4),
+                    "requests": len(_intervals),
+                    "overhead_s": round(wall - inflight, 4),
+                    "ratio": round(wall / inflight, 3) if inflight else None,
+                    "statuses": {r.id: r.status.value for r in results},
+                }
+            )
         bare = bare_requests(url, "/health", 200)
         cli = client_requests(url, "/health", 200)
         summary = {

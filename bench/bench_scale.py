@@ -124,8 +124,13 @@ def main() -> int:
             install = fake_server.write_fake_install(root / "fake")
             for i, p in enumerate(ports):
                 # an HTTP server that answers like one (it is not the target's own process: live checks only)
-                stack.enter_context(fake_server.running(install, [sys.executable, "-m", "sglang.launch_server", "--host", "127.0.0.1", "--port", str(p)],
-                                                        env={"FAKE_SERVER_LATENCY": str(a.latency)}))
+                stack.enter_context(
+                    fake_server.running(
+                        install,
+                        [sys.executable, "-m", "sglang.launch_server", "--host", "127.0.0.1", "--port", str(p)],
+                        env={"FAKE_SERVER_LATENCY": str(a.latency)},
+                    )
+                )
                 urls[i] = f"http://127.0.0.1:{p}"
         targets = [
             build_target(commands(i, dirs[i], ports[i]), label=f"bench-{i}", url=urls[i], server_version={0: "0.5.23", 1: "0.11.0", 2: None}[i % 3])

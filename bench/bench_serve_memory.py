@@ -35,7 +35,23 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="bench-serve-")
     model = a.model_dir or str(modeldirs.build_tiny_model_dir(Path(tmp) / "tiny"))
     exe = Path(sys.executable).with_name("qwen-doctor")
-    cmd = [str(exe), "serve", "--listen", "127.0.0.1:0", "--cache", "0", "--offline", "--", "sglang", "serve", "--model-path", model, "--is-embedding", "--port", "31999"]
+    cmd = [
+        str(exe),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--cache",
+        "0",
+        "--offline",
+        "--",
+        "sglang",
+        "serve",
+        "--model-path",
+        model,
+        "--is-embedding",
+        "--port",
+        "31999",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         url = None

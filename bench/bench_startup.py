@@ -8,7 +8,6 @@ Prints a table and the modules that each path imports (transformers, torch, pynv
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import statistics
 import subprocess
@@ -37,7 +36,21 @@ def main() -> None:
     a = ap.parse_args()
     py = sys.executable
     port = _free_port()
-    static = [py, "-m", "qwen_doctor", "check", "--offline", "--", "sglang", "serve", "--model-path", "/models/Qwen3-Embedding-0.6B", "--is-embedding", "--port", str(port)]
+    static = [
+        py,
+        "-m",
+        "qwen_doctor",
+        "check",
+        "--offline",
+        "--",
+        "sglang",
+        "serve",
+        "--model-path",
+        "/models/Qwen3-Embedding-0.6B",
+        "--is-embedding",
+        "--port",
+        str(port),
+    ]
     cases = {
         "python -c pass": [py, "-c", "pass"],
         "qwen-doctor --version": [py, "-m", "qwen_doctor", "--version"],

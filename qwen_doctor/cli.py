@@ -12,13 +12,13 @@ the value is taken from the resolved settings. Heavy modules are imported inside
 
 from __future__ import annotations
 
-import inspect
 import errno
+import inspect
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
@@ -92,7 +92,7 @@ def _text_width(stream) -> Optional[int]:
     """Columns to wrap prose at: COLUMNS when set, else the terminal's width; None (never wrap) when the output is
     not a terminal and COLUMNS is not set (CI logs, pipes, files)."""
     raw = os.environ.get("COLUMNS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
+    if raw.isascii() and raw.isdigit() and int(raw) > 0:
         return int(raw)
     try:
         if stream.isatty():
@@ -163,7 +163,14 @@ def _unsafe_output(p: Path) -> str | None:
     except OSError as exc:
         return exc.strerror or str(exc)
     if st is not None:
-        kinds = ((_stat.S_ISLNK, "a symbolic link"), (_stat.S_ISFIFO, "a FIFO"), (_stat.S_ISSOCK, "a socket"), (_stat.S_ISCHR, "a device node"), (_stat.S_ISBLK, "a device node"), (_stat.S_ISDIR, "a directory"))
+        kinds = (
+            (_stat.S_ISLNK, "a symbolic link"),
+            (_stat.S_ISFIFO, "a FIFO"),
+            (_stat.S_ISSOCK, "a socket"),
+            (_stat.S_ISCHR, "a device node"),
+            (_stat.S_ISBLK, "a device node"),
+            (_stat.S_ISDIR, "a directory"),
+        )
         for test, what in kinds:
             if test(st.st_mode):
                 return f"it is {what}, not a regular file (left as it is)"
@@ -182,15 +189,15 @@ def _unsafe_output(p: Path) -> str | None:
 # ------------------------------------------------------------------------------------------------
 # settings-driven commands: the typer parameters are generated from config.SETTINGS
 
-_KIND_TYPE: Dict[str, Any] = {
+_KIND_TYPE: dict[str, Any] = {
     "str": Optional[str],
     "path": Optional[str],
     "choice": Optional[str],
     "int": Optional[int],
     "float": Optional[float],
     "bool": Optional[bool],
-    "list": Optional[List[str]],
-    "paths": Optional[List[str]],
+    "list": Optional[list[str]],
+    "paths": Optional[list[str]],
 }
 
 
@@ -201,7 +208,7 @@ def _option_param(s: "Setting") -> inspect.Parameter:
     help_text = f"{s.help} [env {s.env}]"
     if s.default not in (None, (), False):
         help_text += f" [default: {s.default}]"
-    kwargs: Dict[str, Any] = {"help": help_text, "show_default": False}
+    kwargs: dict[str, Any] = {"help": help_text, "show_default": False}
     if s.metavar and s.kind != "bool":
         kwargs["metavar"] = s.metavar
     elif s.choices:
@@ -210,16 +217,23 @@ def _option_param(s: "Setting") -> inspect.Parameter:
 
 
 def _config_param() -> inspect.Parameter:
-    opt = typer.Option(None, "--config", metavar="FILE", help="Config file (else $QWEN_DOCTOR_CONFIG, ./qwen-doctor.toml, or [tool.qwen-doctor] in ./pyproject.toml).")
+    opt = typer.Option(
+        None, "--config", metavar="FILE", help="Config file (else $QWEN_DOCTOR_CONFIG, ./qwen-doctor.toml, or [tool.qwen-doctor] in ./pyproject.toml)."
+    )
     return inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=Optional[str])
 
 
 def _launch_param() -> inspect.Parameter:
-    arg = typer.Argument(None, metavar="[-- LAUNCH COMMAND...]", help="The server launch command to examine, after -- (env QWEN_DOCTOR_LAUNCH, file key launch: one string).", show_default=False)
-    return inspect.Parameter("launch", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=arg, annotation=Optional[List[str]])
+    arg = typer.Argument(
+        None,
+        metavar="[-- LAUNCH COMMAND...]",
+        help="The server launch command to examine, after -- (env QWEN_DOCTOR_LAUNCH, file key launch: one string).",
+        show_default=False,
+    )
+    return inspect.Parameter("launch", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=arg, annotation=Optional[list[str]])
 
 
-def _settings_command(name: str, help_text: str, command: str, body: Callable[[Dict[str, Any]], None], *, launch: bool = True, extra: tuple = ()) -> None:
+def _settings_command(name: str, help_text: str, command: str, body: Callable[[dict[str, Any]], None], *, launch: bool = True, extra: tuple = ()) -> None:
     """Register a typer command whose options are the settings of ``command`` (plus --config and extras)."""
     from .config import settings_for
 
@@ -239,7 +253,7 @@ def _settings_command(name: str, help_text: str, command: str, body: Callable[[D
     app.command(name, help=help_text + "\n\n" + PRECEDENCE_HELP, epilog=EXIT_CODES_HELP, context_settings=HELP)(cmd)
 
 
-def _resolve(kw: Dict[str, Any], command: str) -> "Settings":
+def _resolve(kw: dict[str, Any], command: str) -> "Settings":
     """The effective settings from the flags given (None = not given), the environment and the config file."""
     from .config import ConfigError, resolve, settings_for
 
@@ -407,7 +421,7 @@ def _warn_unmatched(selector: "Selector", registry: "Registry") -> None:
 # check
 
 
-def _check(kw: Dict[str, Any]) -> None:
+def _check(kw: dict[str, Any]) -> None:
     from .render import OutputFormat, RenderOptions
 
     try:
@@ -483,7 +497,7 @@ class _Spinner:
 # serve
 
 
-def _serve(kw: Dict[str, Any]) -> None:
+def _serve(kw: dict[str, Any]) -> None:
     from .serve import DoctorService, ListenError, make_server, parse_listen, serve_until_signal, url_for
 
     def log(msg: str) -> None:
@@ -530,7 +544,7 @@ _settings_command(
 # config
 
 
-def _config(kw: Dict[str, Any]) -> None:
+def _config(kw: dict[str, Any]) -> None:
     import json
 
     from .config import describe
@@ -580,7 +594,7 @@ _settings_command(
 # explain, checks
 
 
-def _registry_for(kw: Dict[str, Any], command: str) -> "Registry":
+def _registry_for(kw: dict[str, Any], command: str) -> "Registry":
     try:
         settings = _resolve(kw, command)
     except UsageError as exc:
@@ -588,7 +602,7 @@ def _registry_for(kw: Dict[str, Any], command: str) -> "Registry":
     return _registry(settings)
 
 
-def _explain(kw: Dict[str, Any]) -> None:
+def _explain(kw: dict[str, Any]) -> None:
     import difflib
 
     check_id = kw["check_id"]
@@ -599,7 +613,9 @@ def _explain(kw: Dict[str, Any]) -> None:
         near += [i for i in registry.ids() if i.startswith(check_id) and i not in near][:3]
         hint = f"; did you mean {', '.join(near)}?" if near else "; run 'qwen-doctor checks' for the list"
         raise _die_usage(f"unknown check ID {check_id!r}{hint}")
-    sys.stdout.write(f"{chk.id} — {chk.title}\ncategory: {chk.category}; default severity: {chk.severity.value}; timeout: {chk.timeout:g} s; plugin: {chk.plugin}\n")
+    sys.stdout.write(
+        f"{chk.id} — {chk.title}\ncategory: {chk.category}; default severity: {chk.severity.value}; timeout: {chk.timeout:g} s; plugin: {chk.plugin}\n"
+    )
     if chk.depends_on:
         sys.stdout.write(f"depends on: {', '.join(chk.depends_on)}\n")
     if chk.uses:
@@ -614,18 +630,28 @@ _settings_command(
     "explain",
     _explain,
     launch=False,
-    extra=(inspect.Parameter("check_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(..., metavar="ID", help="A check ID, e.g. launch.embedding-mode."), annotation=str),),
+    extra=(
+        inspect.Parameter(
+            "check_id",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=typer.Argument(..., metavar="ID", help="A check ID, e.g. launch.embedding-mode."),
+            annotation=str,
+        ),
+    ),
 )
 
 
-def _list_checks(kw: Dict[str, Any]) -> None:
+def _list_checks(kw: dict[str, Any]) -> None:
     import json
 
     registry = _registry_for(kw, "checks")
     rows = [(c.id, c.category, c.title, c.plugin) for c in registry]
     if kw.get("json"):
         data = {
-            "checks": [{"id": c.id, "category": c.category, "title": c.title, "plugin": c.plugin, "severity": c.severity.value, "depends_on": list(c.depends_on)} for c in registry],
+            "checks": [
+                {"id": c.id, "category": c.category, "title": c.title, "plugin": c.plugin, "severity": c.severity.value, "depends_on": list(c.depends_on)}
+                for c in registry
+            ],
             "problems": [{"id": p.id, "plugin": p.plugin, "source": p.source, "message": p.message} for p in registry.problems],
         }
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -696,7 +722,7 @@ def _click_exceptions() -> "tuple[tuple[type, ...], tuple[type, ...], tuple[type
     return tuple(found["UsageError"]), tuple(found["ClickException"]), tuple(found["Abort"])
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     """Console entry point. Fast path for --version (no heavy imports); usage errors are one line (exit 2);
     internal errors exit 3."""
     _sane_streams()
@@ -744,7 +770,7 @@ def _output_failed(exc: OSError) -> int:
     return int(ExitCode.OUTPUT)
 
 
-def _main(argv: Optional[List[str]] = None) -> int:
+def _main(argv: Optional[list[str]] = None) -> int:
     usage_errors, click_errors, aborts = _click_exceptions()
     args = sys.argv[1:] if argv is None else list(argv)
     if args in (["--version"], ["-V"]):

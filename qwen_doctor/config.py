@@ -75,22 +75,69 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     # -- the target --------------------------------------------------------------------------------
-    Setting("launch", "argv", None, "The server launch command to examine (after -- on the command line; one string in the file or environment).", (),),
-    Setting("server", "choice", None, "Server kind: sglang, vllm or tei (else from the launch command).", ("--server",), choices=("sglang", "vllm", "tei"), noun="server"),
-    Setting("server_version", "str", None, "Server version (else the installed distribution, else the newest known).", ("--server-version",), metavar="VERSION"),
+    Setting(
+        "launch",
+        "argv",
+        None,
+        "The server launch command to examine (after -- on the command line; one string in the file or environment).",
+        (),
+    ),
+    Setting(
+        "server",
+        "choice",
+        None,
+        "Server kind: sglang, vllm or tei (else from the launch command).",
+        ("--server",),
+        choices=("sglang", "vllm", "tei"),
+        noun="server",
+    ),
+    Setting(
+        "server_version", "str", None, "Server version (else the installed distribution, else the newest known).", ("--server-version",), metavar="VERSION"
+    ),
     Setting("model_path", "str", None, "Model directory (or HF repo id) to examine.", ("--model-path",), metavar="PATH"),
     Setting("host", "str", None, "Bind address the server uses.", ("--host",), metavar="HOST"),
     Setting("port", "int", None, "Port the server uses.", ("--port",), minimum=1, maximum=65535, metavar="PORT"),
     Setting("url", "str", None, "Base URL of a running server to probe, e.g. http://127.0.0.1:30000.", ("--url",), metavar="URL"),
-    Setting("from_file", "paths", (), "Read launch commands from a docker-compose file, Kubernetes manifest or systemd unit (repeatable).", ("--from",), metavar="FILE"),
+    Setting(
+        "from_file",
+        "paths",
+        (),
+        "Read launch commands from a docker-compose file, Kubernetes manifest or systemd unit (repeatable).",
+        ("--from",),
+        metavar="FILE",
+    ),
     # -- the report ----------------------------------------------------------------------------------
-    Setting("format", "choice", "text", "Output format: text, json, junit, markdown or prometheus.", ("--format", "-f"),
-            choices=("text", "json", "junit", "markdown", "prometheus"), commands=(CHECK, CONFIG)),
-    Setting("output", "path", None, "Write the report to FILE (atomically) instead of stdout ('-': stdout).", ("--output", "-o"), commands=(CHECK, CONFIG), metavar="FILE"),
+    Setting(
+        "format",
+        "choice",
+        "text",
+        "Output format: text, json, junit, markdown or prometheus.",
+        ("--format", "-f"),
+        choices=("text", "json", "junit", "markdown", "prometheus"),
+        commands=(CHECK, CONFIG),
+    ),
+    Setting(
+        "output",
+        "path",
+        None,
+        "Write the report to FILE (atomically) instead of stdout ('-': stdout).",
+        ("--output", "-o"),
+        commands=(CHECK, CONFIG),
+        metavar="FILE",
+    ),
     Setting("verbose", "bool", False, "List passing checks and evidence too (serve: log every request).", ("--verbose", "-v")),
     Setting("fail_on", "choice", "fail", "Exit 1 (serve: /readyz 503) on: fail (FAIL or ERROR) or warn (also WARN).", ("--fail-on",), choices=("fail", "warn")),
     # -- which checks ---------------------------------------------------------------------------------
-    Setting("deadline", "float", None, "Global deadline in seconds; unfinished checks become ERROR.", ("--deadline",), minimum=0, exclusive_min=True, metavar="SECONDS"),
+    Setting(
+        "deadline",
+        "float",
+        None,
+        "Global deadline in seconds; unfinished checks become ERROR.",
+        ("--deadline",),
+        minimum=0,
+        exclusive_min=True,
+        metavar="SECONDS",
+    ),
     Setting("checks_dir", "paths", (), "Extra directory of drop-in checks (repeatable).", ("--checks-dir",), commands=(*RUN, CHECKS, EXPLAIN), metavar="DIR"),
     Setting("select", "list", (), "Run only these checks: ID, ID prefix or category (repeatable, comma-separated).", ("--select",), metavar="PAT"),
     Setting("ignore", "list", (), "Demote FAIL/ERROR to WARN for these checks (ID, prefix or category); recorded, never hidden.", ("--ignore",), metavar="PAT"),
@@ -106,8 +153,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("deep", "bool", False, "Also run expensive checks (GPU trial allocation).", ("--deep",)),
     Setting("offline", "bool", False, "Never touch the network: live-probe checks are skipped.", ("--offline",)),
     # -- serve mode -------------------------------------------------------------------------------------
-    Setting("listen", "str", "127.0.0.1:9090", "serve: address to listen on, HOST:PORT ([::1]:9090 for IPv6, :9090 for every interface).", ("--listen",), commands=(SERVE, CONFIG), metavar="HOST:PORT"),
-    Setting("cache", "float", 30.0, "serve: reuse a run's results for this many seconds.", ("--cache",), commands=(SERVE, CONFIG), minimum=0, metavar="SECONDS"),
+    Setting(
+        "listen",
+        "str",
+        "127.0.0.1:9090",
+        "serve: address to listen on, HOST:PORT ([::1]:9090 for IPv6, :9090 for every interface).",
+        ("--listen",),
+        commands=(SERVE, CONFIG),
+        metavar="HOST:PORT",
+    ),
+    Setting(
+        "cache", "float", 30.0, "serve: reuse a run's results for this many seconds.", ("--cache",), commands=(SERVE, CONFIG), minimum=0, metavar="SECONDS"
+    ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -472,7 +529,7 @@ def resolve(
         out[s.name] = Value(s, value, source, where)
     stray = []
     for name in sorted(env):
-        if name.startswith(ENV_PREFIX) and name not in _NOT_SETTINGS and name[len(ENV_PREFIX):].lower() not in BY_NAME:
+        if name.startswith(ENV_PREFIX) and name not in _NOT_SETTINGS and name[len(ENV_PREFIX) :].lower() not in BY_NAME:
             near = nearest_key(name, [s.env for s in SETTINGS])
             stray.append((name, near))
     return Settings(out, cfg, tuple(stray))

@@ -47,6 +47,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .facts.server import as_int
 from .launch import LaunchCommand, LaunchError, split_launch
 from .readers import CAPS, ReadError, read_bytes, read_text
 from .target import Deployment, Target, build_target
@@ -295,7 +296,7 @@ def _port_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if 0 < value < 65536 else None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         v = int(value.strip())
         return v if 0 < v < 65536 else None
     return None
@@ -458,7 +459,7 @@ def _build(c: _Container, opts: Mapping[str, Any], file_notes: list[str]) -> Tar
     kw = _target_opts(opts)
     # TEI reads its options from the environment too (clap `env`): PORT (80 in its images), MODEL_ID
     if server == "tei":
-        if "port" not in kw and env.get("PORT", "").strip().isdigit():
+        if "port" not in kw and as_int(env.get("PORT")) is not None:
             kw["port_env"] = int(env["PORT"].strip())
         if "model_path" not in kw and env.get("MODEL_ID"):
             kw["model_env"] = env["MODEL_ID"]

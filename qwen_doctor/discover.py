@@ -262,7 +262,7 @@ def discover_targets(**target_opts: Any) -> tuple[list[Target], list[str]]:
             found = installed_version(launch.server, argv, pid)
             if found is not None:
                 kw["server_version"], kw["version_source"] = found
-        if launch.server == "tei" and "port" not in kw and env.get("PORT", "").isdigit():
+        if launch.server == "tei" and "port" not in kw and env.get("PORT", "").isascii() and env.get("PORT", "").isdigit():
             kw["port"] = int(env["PORT"])
         try:
             t = build_target(argv, pid=pid, listening=listening, label=label, source="process", env=env, deployment=extra, **kw)

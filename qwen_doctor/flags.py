@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata, resources
@@ -52,7 +51,6 @@ _DATA_PARTS = ("data", "flags")
 # --------------------------------------------------------------------------------------------
 
 from .versions import parse_version, version_at_least  # noqa: E402,F401  (the one comparator)
-
 
 # --------------------------------------------------------------------------------------------
 # Tables
@@ -214,19 +212,13 @@ def load_table(server: str, version: str | None) -> tuple[FlagTable, str]:
     if not below:
         return (
             _read_table(server, oldest),
-            (
-                f"flag table {oldest} (oldest available; {server} {version} is older than every table, "
-                "so options it lacks may be reported as present)"
-            ),
+            (f"flag table {oldest} (oldest available; {server} {version} is older than every table, so options it lacks may be reported as present)"),
         )
     chosen = below[-1]
     if parse_version(chosen) == want:
         note = f"flag table {chosen} (exact release)"
     elif chosen == newest:
-        note = (
-            f"flag table {chosen} (nearest release at or below {version}; newer than every table, "
-            "so options added since may be reported as unknown)"
-        )
+        note = f"flag table {chosen} (nearest release at or below {version}; newer than every table, so options added since may be reported as unknown)"
     else:
         note = f"flag table {chosen} (nearest release at or below {version})"
     return _read_table(server, chosen), note

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -34,7 +34,27 @@ SERVERS = ("sglang", "vllm", "tei")
 _PY = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?([a-z]*)?(\.exe)?$")
 _ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 # Wrappers that may stand before the interpreter; their own options are skipped.
-_WRAPPERS = {"sudo", "nohup", "exec", "time", "nice", "ionice", "stdbuf", "taskset", "numactl", "setsid", "chrt", "uv", "poetry", "pipenv", "conda", "micromamba", "tini", "dumb-init", "--"}
+_WRAPPERS = {
+    "sudo",
+    "nohup",
+    "exec",
+    "time",
+    "nice",
+    "ionice",
+    "stdbuf",
+    "taskset",
+    "numactl",
+    "setsid",
+    "chrt",
+    "uv",
+    "poetry",
+    "pipenv",
+    "conda",
+    "micromamba",
+    "tini",
+    "dumb-init",
+    "--",
+}
 
 _MODULES = {
     "sglang.launch_server": ("sglang", "python -m sglang.launch_server"),
@@ -241,7 +261,9 @@ def split_launch(argv: Sequence[str], server_hint: str | None = None) -> LaunchC
         shown = shlex.join(redact_argv(argv))
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        raise LaunchError(f"not a known server launch command: {shown} (expected sglang serve, python -m sglang.launch_server, vllm serve, python -m vllm.entrypoints.openai.api_server or text-embeddings-router)")
+        raise LaunchError(
+            f"not a known server launch command: {shown} (expected sglang serve, python -m sglang.launch_server, vllm serve, python -m vllm.entrypoints.openai.api_server or text-embeddings-router)"
+        )
     start, end, server, launcher = found
     return LaunchCommand(tuple(argv), tuple(env), tuple(argv[i:end]), launcher, server, tuple(argv[end:]))
 
@@ -294,10 +316,14 @@ def _resolve(tok: str, table: FlagTable, server: str) -> tuple[FlagSpec | None, 
         matches = table.prefix_matches(opt)
         if len(matches) == 1:
             spec = table.lookup(matches[0])
-            issue = ParseIssue("abbrev", tok.partition("=")[0], -1, f"'{opt}' is accepted only as an abbreviation of '{matches[0]}'", False, (matches[0],), matches[0])
+            issue = ParseIssue(
+                "abbrev", tok.partition("=")[0], -1, f"'{opt}' is accepted only as an abbreviation of '{matches[0]}'", False, (matches[0],), matches[0]
+            )
             return spec, matches[0], explicit, "abbrev", issue
         if len(matches) > 1:
-            issue = ParseIssue("ambiguous", opt, -1, f"ambiguous option: {opt} could match {', '.join(matches[:6])}{' ...' if len(matches) > 6 else ''}", True, tuple(matches))
+            issue = ParseIssue(
+                "ambiguous", opt, -1, f"ambiguous option: {opt} could match {', '.join(matches[:6])}{' ...' if len(matches) > 6 else ''}", True, tuple(matches)
+            )
             return None, opt, explicit, "ambiguous", issue
     elif len(opt) > 2 and not opt.startswith("--"):
         short = table.lookup(opt[:2])
@@ -391,7 +417,16 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
                 if err:
                     issues.append(ParseIssue("bad-type", canonical, start, f"argument {canonical}: {err}", True))
                 if spec.choices and raw not in spec.choices and not err:
-                    issues.append(ParseIssue("bad-choice", canonical, start, f"argument {canonical}: invalid choice: {raw!r} (choose from {', '.join(spec.choices)})", True, tuple(spec.choices)))
+                    issues.append(
+                        ParseIssue(
+                            "bad-choice",
+                            canonical,
+                            start,
+                            f"argument {canonical}: invalid choice: {raw!r} (choose from {', '.join(spec.choices)})",
+                            True,
+                            tuple(spec.choices),
+                        )
+                    )
         else:  # "*", "+", int
             vals: list[str] = [] if explicit is None else [explicit]
             limit = nargs if isinstance(nargs, int) else None
@@ -399,7 +434,15 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
                 vals.append(args[i])
                 i += 1
             if (nargs == "+" and not vals) or (isinstance(nargs, int) and len(vals) != nargs):
-                issues.append(ParseIssue("missing-value", canonical, start, f"argument {canonical}: expected {'at least one argument' if nargs == '+' else f'{nargs} arguments'}", True))
+                issues.append(
+                    ParseIssue(
+                        "missing-value",
+                        canonical,
+                        start,
+                        f"argument {canonical}: expected {'at least one argument' if nargs == '+' else f'{nargs} arguments'}",
+                        True,
+                    )
+                )
             value = vals
         if spec.deprecated:
             issues.append(ParseIssue("deprecated", canonical, start, f"{canonical} is deprecated in {table.server} {table.version}", False, resolved=canonical))

@@ -78,7 +78,11 @@ def derived_context_length(cfg: dict) -> int | None:
         if isinstance(v, int) and v > 0:
             rs = text_cfg.get("rope_scaling")
             factor = 1
-            if isinstance(rs, dict) and isinstance(rs.get("factor"), (int, float)) and rs.get("rope_type", rs.get("type")) not in ("su", "longrope", "llama3", "mrope", "default"):
+            if (
+                isinstance(rs, dict)
+                and isinstance(rs.get("factor"), (int, float))
+                and rs.get("rope_type", rs.get("type")) not in ("su", "longrope", "llama3", "mrope", "default")
+            ):
                 factor = rs["factor"]
             return int(v * factor)
     return None

@@ -41,7 +41,29 @@ def _words(name: str) -> list[str]:
 
 
 _TOKEN_KINDS = {"bos", "eos", "pad", "unk", "sep", "cls", "mask", "end", "special", "added", "start", "stop", "last", "first"}
-_DESCRIPTIVE = {"env", "names", "name", "source", "flag", "flags", "option", "options", "given", "required", "set", "present", "count", "len", "length", "id", "ids", "file", "path", "kind", "type"}
+_DESCRIPTIVE = {
+    "env",
+    "names",
+    "name",
+    "source",
+    "flag",
+    "flags",
+    "option",
+    "options",
+    "given",
+    "required",
+    "set",
+    "present",
+    "count",
+    "len",
+    "length",
+    "id",
+    "ids",
+    "file",
+    "path",
+    "kind",
+    "type",
+}
 
 
 def _secret_name(name: str) -> bool:
@@ -109,9 +131,23 @@ _TEXT_PATTERNS = (
     (re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer\s+|basic\s+|token\s+)?[^\s'\",}]+"), r"\1\2" + REDACTED),
     (re.compile(r"(?i)(\bx-api-key\s*[:=]\s*)[^\s'\",}]+"), r"\1" + REDACTED),
     # JSON keys: "token": "v" / "api_key": 123 (not "max_tokens": 512: the key must end in a secret word)
-    (re.compile(r"(?i)(\"(?:[A-Za-z0-9_.\-]*[_.\-])?(?:password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|authorization)\"\s*:\s*)(" + _Q + r"|[^\s,}\]]+)"), r'\1"' + REDACTED + '"'),
+    (
+        re.compile(
+            r"(?i)(\"(?:[A-Za-z0-9_.\-]*[_.\-])?(?:password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|authorization)\"\s*:\s*)("
+            + _Q
+            + r"|[^\s,}\]]+)"
+        ),
+        r'\1"' + REDACTED + '"',
+    ),
     # YAML / key=value: password: v, hf_token=v, client_secret: v (a bare "token" only in JSON: prose says "end token: x")
-    (re.compile(r"(?i)(?<![A-Za-z0-9_\-\"])((?:[A-Za-z0-9_.\-]*[_.\-])?(?:password|passwd|secret|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)\s*[:=]\s*|(?:[A-Za-z0-9.\-]*[_.\-])?(?<!eos_)(?<!bos_)(?<!pad_)(?<!unk_)(?:hf|auth|access|api|bearer|refresh|id|session|github|gh|bot|slack)[_.\-]token\s*[:=]\s*)(" + _Q + r"|[^\s,}\]'\"]+)"), r"\1" + REDACTED),
+    (
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9_\-\"])((?:[A-Za-z0-9_.\-]*[_.\-])?(?:password|passwd|secret|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)\s*[:=]\s*|(?:[A-Za-z0-9.\-]*[_.\-])?(?<!eos_)(?<!bos_)(?<!pad_)(?<!unk_)(?:hf|auth|access|api|bearer|refresh|id|session|github|gh|bot|slack)[_.\-]token\s*[:=]\s*)("
+            + _Q
+            + r"|[^\s,}\]'\"]+)"
+        ),
+        r"\1" + REDACTED,
+    ),
     # environment assignments of secret-named variables
     (re.compile(r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|_DSN|CREDENTIALS)[A-Z0-9_]*=)([^\s'\"]+)"), r"\1" + REDACTED),
     (re.compile(r"\b(hf_[A-Za-z0-9]{10,})"), REDACTED),

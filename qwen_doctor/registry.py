@@ -20,11 +20,12 @@ import re
 import stat
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .results import Status
+
 if TYPE_CHECKING:  # pragma: no cover
     from .target import Target
 
@@ -315,7 +316,9 @@ class Registry:
                 visit(node, [])
         for cid in sorted(cyclic):
             c = self._checks.pop(cid)
-            self.problems.append(PluginProblem(c.plugin, c.source or c.plugin, f"check {cid} is in a dependency cycle ({' -> '.join(sorted(cyclic))}); not run"))
+            self.problems.append(
+                PluginProblem(c.plugin, c.source or c.plugin, f"check {cid} is in a dependency cycle ({' -> '.join(sorted(cyclic))}); not run")
+            )
 
 
 MAX_DROPINS = 200

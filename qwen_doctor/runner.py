@@ -12,14 +12,14 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from .context import Context, RunOptions
 from .facts import FactsStore
-from .results import Fix, Outcome, Result, Status
 from .redact import redact_obj, redact_text
 from .registry import Check, PluginProblem, Registry
+from .results import Fix, Outcome, Result, Status
 from .target import Target
 
 MAX_WORKERS = 32
@@ -282,7 +282,9 @@ class Runner:
                     for job in jobs:
                         if job.result is None:
                             quick = self._blocked(job, jobs) if all(jobs[k].result is not None for k in job.deps) else None
-                            job.result = _make_result(job, quick or Outcome.skip(f"not started before the --deadline of {self.deadline:g} s"), 0.0, self.options)
+                            job.result = _make_result(
+                                job, quick or Outcome.skip(f"not started before the --deadline of {self.deadline:g} s"), 0.0, self.options
+                            )
                     break
                 if not ready and not running and not finished:
                     break

@@ -21,8 +21,8 @@ import fnmatch
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
-from .results import Result, Status
 from .registry import Check, Registry
+from .results import Result, Status
 
 _GLOB = set("*?[")
 

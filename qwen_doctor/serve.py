@@ -29,8 +29,8 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from . import __version__
-from .results import Status, exit_code_for
 from .render import RenderOptions, Report
+from .results import Status, exit_code_for
 
 ENDPOINTS = ("/livez", "/readyz", "/metrics")
 TEXT = "text/plain; charset=utf-8"
@@ -64,7 +64,7 @@ def parse_listen(text: str) -> tuple[str, int]:
             raise ListenError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9090 (or :9090 for every interface)")
         host, port_s = t.rsplit(":", 1)
         host = host or "0.0.0.0"
-    if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+    if not (port_s.isascii() and port_s.isdigit()) or not 0 <= int(port_s) <= 65535:
         raise ListenError(f"--listen {text!r}: port {port_s!r} is not a number from 0 to 65535")
     return host, int(port_s)
 
@@ -163,7 +163,9 @@ class DoctorService:
         if report is not None:
             c = report.counts
             state = "ready" if self.ready(report) else "not ready"
-            self._log(f"run {number} finished in {time.monotonic() - t0:.2f} s: {c['fail']} fail, {c['error']} error, {c['warn']} warn, {c['pass']} pass, {c['skip']} skip -> {state}")
+            self._log(
+                f"run {number} finished in {time.monotonic() - t0:.2f} s: {c['fail']} fail, {c['error']} error, {c['warn']} warn, {c['pass']} pass, {c['skip']} skip -> {state}"
+            )
         else:
             self._log(f"run {number} failed: {error}")
         return Snapshot(report, error, self._clock(), number)
@@ -201,7 +203,12 @@ class DoctorService:
         with self._cond:
             runs, failures = self.runs, self.failures
         own: list[str] = []
-        own += family("qwen_doctor_ready", "gauge", f"1 when the last run has no result at or above --fail-on {self.fail_on}, else 0.", [({}, 1 if snap.report is not None and self.ready(snap.report) else 0)])
+        own += family(
+            "qwen_doctor_ready",
+            "gauge",
+            f"1 when the last run has no result at or above --fail-on {self.fail_on}, else 0.",
+            [({}, 1 if snap.report is not None and self.ready(snap.report) else 0)],
+        )
         own += family("qwen_doctor_serve_runs", "counter", "Runs done by this serve process.", [({}, runs)])
         own += family("qwen_doctor_serve_run_failures", "counter", "Runs of this serve process that could not be done.", [({}, failures)])
         own += family("qwen_doctor_serve_cache_seconds", "gauge", "How long a run's results are reused.", [({}, self.cache_s)])

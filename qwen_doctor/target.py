@@ -11,9 +11,10 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from .facts.server import as_int
 from .flags import FlagTable, ServerVersion, load_table, resolve_server_version
-from .urls import SCHEMES, normalize_base_url
 from .launch import LaunchCommand, LaunchError, model_from, parse_args, split_launch
+from .urls import SCHEMES, normalize_base_url
 
 DEFAULT_PORT = {"sglang": 30000, "vllm": 8000, "tei": 3000}
 # SGLang binds 127.0.0.1 unless told otherwise; vLLM (host None) and TEI bind every interface.
@@ -273,8 +274,7 @@ def build_target(
         vals = launch.parsed.values
         l_host = vals.get("hostname") if server == "tei" else vals.get("host")
         p = vals.get("port") or (merged_env.get("PORT") if server == "tei" else None)
-        if isinstance(p, int) or (isinstance(p, str) and p.isdigit()):
-            l_port = int(p)
+        l_port = as_int(p)
     eff_host = host or l_host or (DEFAULT_HOST.get(server) if server else None)
     eff_port = port or l_port or (DEFAULT_PORT.get(server) if server else None)
     if url:

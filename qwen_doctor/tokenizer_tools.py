@@ -161,7 +161,9 @@ def load_report(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return TokenizerReport(False, directory, "timeout", f"the tokenizer did not load within {timeout:g} s (the loading process was stopped)", wall_s=time.monotonic() - t0)
+        return TokenizerReport(
+            False, directory, "timeout", f"the tokenizer did not load within {timeout:g} s (the loading process was stopped)", wall_s=time.monotonic() - t0
+        )
     except OSError as exc:
         return TokenizerReport(False, directory, "spawn", f"cannot start {cmd[0]}: {exc.strerror or exc}", wall_s=time.monotonic() - t0)
     wall = time.monotonic() - t0
@@ -172,7 +174,7 @@ def load_report(
         tail = err[-1].strip() if err else f"exit code {proc.returncode}"
         return TokenizerReport(False, directory, "crash", f"the tokenizer process ended without a result ({tail[:300]})", wall_s=wall)
     try:
-        payload = json.loads(line[len(RESULT_MARKER):])
+        payload = json.loads(line[len(RESULT_MARKER) :])
     except ValueError:
         return TokenizerReport(False, directory, "crash", "the tokenizer process wrote an unreadable result", wall_s=wall)
     if not payload.get("ok"):
@@ -182,7 +184,16 @@ def load_report(
 
 # Files AutoTokenizer may read in a model directory. config.json only matters when tokenizer_config.json does not
 # name the tokenizer class (transformers then picks it from config.json's model_type).
-_TOKENIZER_INPUTS = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "tokenizer.model")
+_TOKENIZER_INPUTS = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+)
 # at most this many loading processes at once (each is ~200 MB of transformers): 50 targets with 50 different
 # models must not start 50 interpreters together
 MAX_CONCURRENT_LOADS = max(1, min(4, os.cpu_count() or 1))
@@ -400,7 +411,7 @@ def query_form_problem(text: str, kind: str | None) -> str | None:
             return "nothing after `Query:`"
         return None
     if text.startswith("Instruct:"):
-        head = text[len("Instruct:"):]
+        head = text[len("Instruct:") :]
         if "\\nQuery:" in text and "\nQuery:" not in text:
             return "a literal backslash-n (\\n) before `Query:` instead of a newline"
         if "\nQuery:" not in text:
@@ -517,7 +528,7 @@ def fast_path_settings(d: str) -> tuple[dict[str, Any] | None, str]:
     expected = {}
     for k, v in added.items():
         text = _token_text(v)
-        if text is None or not str(k).isdigit():
+        if text is None or not (str(k).isascii() and str(k).isdigit()):
             return None, f"added_tokens_decoder entry {k!r} is not a token"
         expected[text] = int(k)
     extra = [_token_text(t) for t in (tc.get("additional_special_tokens") or []) if _token_text(t)]
@@ -628,6 +639,7 @@ def _measure(out: dict[str, Any], tok: Any, backend: Any, texts: list[str] | Non
     t2 = time.perf_counter()
     try:
         if tok is not None:
+
             def encode(s: str) -> list[int]:
                 return list(tok(s, add_special_tokens=True)["input_ids"])
 
@@ -656,6 +668,7 @@ def _measure(out: dict[str, Any], tok: Any, backend: Any, texts: list[str] | Non
             out["added_tokens"] = {str(k): str(getattr(v, "content", v)) for k, v in added.items()}
             eot = tok.convert_tokens_to_ids("<|endoftext|>")
         else:
+
             def encode(s: str) -> list[int]:
                 return list(backend.encode(s, add_special_tokens=True).ids)
 

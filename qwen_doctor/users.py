@@ -30,7 +30,7 @@ def _proc_groups(pid: int) -> set[int]:
         return set()
     for line in text.splitlines():
         if line.startswith("Groups:"):
-            return {int(x) for x in line.split()[1:] if x.isdigit()}
+            return {int(x) for x in line.split()[1:] if x.isascii() and x.isdigit()}
     return set()
 
 
@@ -45,9 +45,9 @@ def resolve_user(spec: str | None, pid: int | None = None) -> UserSpec | str:
         gids: set[int] = set()
         pw = None
         try:
-            pw = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+            pw = pwd.getpwuid(int(name)) if name.isascii() and name.isdigit() else pwd.getpwnam(name)
         except KeyError:
-            if not name.isdigit():
+            if not (name.isascii() and name.isdigit()):
                 return f"--as-user {spec}: no user named {name!r} on this machine"
         except (OverflowError, ValueError):
             return f"--as-user {spec}: not a user name or uid"
@@ -59,7 +59,7 @@ def resolve_user(spec: str | None, pid: int | None = None) -> UserSpec | str:
                 gids.add(pw.pw_gid)
         if group:
             try:
-                gids.add(int(group) if group.isdigit() else grp.getgrnam(group).gr_gid)
+                gids.add(int(group) if group.isascii() and group.isdigit() else grp.getgrnam(group).gr_gid)
             except KeyError:
                 return f"--as-user {spec}: no group named {group!r} on this machine"
         label = f"user {pw.pw_name} (uid {uid}" if pw else f"uid {uid} (no passwd entry: only owner and 'other' bits count"

@@ -52,9 +52,7 @@ HELP_MAX = 200
 # without the package installed)
 # --------------------------------------------------------------------------------------------
 
-_VERSION_RE = re.compile(
-    r"^[vV]?(?P<rel>\d+(?:\.\d+)*)(?:\.?(?P<pre>a|b|rc)(?P<pre_n>\d*))?(?:\.?post(?P<post>\d*))?$"
-)
+_VERSION_RE = re.compile(r"^[vV]?(?P<rel>\d+(?:\.\d+)*)(?:\.?(?P<pre>a|b|rc)(?P<pre_n>\d*))?(?:\.?post(?P<post>\d*))?$")
 
 
 def vkey(v: str) -> tuple:
@@ -85,9 +83,7 @@ ZERO_NARGS_ACTIONS = {
 ACTION_NAMES = {"_StoreAction": "store", "_AppendAction": "append", "_ExtendAction": "extend", **ZERO_NARGS_ACTIONS}
 
 # "deprecated" in help text, but not "Replaces the deprecated --x" / "Enable deprecated metrics".
-_DEPRECATED_HELP = re.compile(
-    r"^\W*(note:\s*)?\W*deprecated\b|\bis deprecated\b|\bdeprecated alias\b|^\W*\[deprecated", re.IGNORECASE
-)
+_DEPRECATED_HELP = re.compile(r"^\W*(note:\s*)?\W*deprecated\b|\bis deprecated\b|\bdeprecated alias\b|^\W*\[deprecated", re.IGNORECASE)
 
 
 def help_says_deprecated(text: str | None) -> bool:
@@ -117,8 +113,7 @@ def dest_of(opts: list[str]) -> str:
     return first.replace("-", "_")
 
 
-def flag_entry(opts, dest, action, nargs, type_=None, choices=None, default=None, help_="",
-               deprecated=False, env=None) -> dict:
+def flag_entry(opts, dest, action, nargs, type_=None, choices=None, default=None, help_="", deprecated=False, env=None) -> dict:
     e = {
         "opts": list(opts),
         "dest": dest,
@@ -160,30 +155,37 @@ SGLANG_POSITIONAL_SINCE = "0.5.16"  # `sglang serve <model>` (cli/serve.py _norm
 
 def sglang_tables(shared: Path) -> dict[str, dict]:
     src = shared / "reference" / "sglang-flags"
-    files = sorted(src.glob("flags_*.json"), key=lambda p: vkey(p.name[len("flags_"):-len(".json")]))
+    files = sorted(src.glob("flags_*.json"), key=lambda p: vkey(p.name[len("flags_") : -len(".json")]))
     if not files:
         raise SystemExit(f"gen_flag_tables: no SGLang dumps under {src}")
     out = {}
     for path in files:
-        ver = path.name[len("flags_"):-len(".json")]
+        ver = path.name[len("flags_") : -len(".json")]
         raw = json.loads(path.read_text(encoding="utf-8"))
-        flags = [flag_entry(["-h", "--help"], "help", "help", 0,
-                            help_="show this help message and exit (argparse add_help; not in the dump)")]
+        flags = [flag_entry(["-h", "--help"], "help", "help", 0, help_="show this help message and exit (argparse add_help; not in the dump)")]
         for a in raw:
             cls = a["action"]
             action = ACTION_NAMES.get(cls, cls)
             deprecated = cls.startswith("Deprecated") or help_says_deprecated(a.get("help"))
-            flags.append(flag_entry(
-                a["opts"], a["dest"], action, norm_nargs(cls, a["nargs"]), a.get("type"),
-                a.get("choices"), a.get("default"), short_help(a.get("help")), deprecated,
-            ))
+            flags.append(
+                flag_entry(
+                    a["opts"],
+                    a["dest"],
+                    action,
+                    norm_nargs(cls, a["nargs"]),
+                    a.get("type"),
+                    a.get("choices"),
+                    a.get("default"),
+                    short_help(a.get("help")),
+                    deprecated,
+                )
+            )
         positional = vkey(ver) >= vkey(SGLANG_POSITIONAL_SINCE)
         out[ver] = {
             "server": "sglang",
             "version": ver,
             "source": (
-                f"argparse dump reference/sglang-flags/{path.name} (ServerArgs.add_cli_args of the "
-                "PyPI wheel); -h/--help added; help truncated to 200 chars"
+                f"argparse dump reference/sglang-flags/{path.name} (ServerArgs.add_cli_args of the PyPI wheel); -h/--help added; help truncated to 200 chars"
             ),
             # `sglang serve <model>` only, and only as the first token after `serve` (it is rewritten
             # to `--model-path <model>` before argparse); `python -m sglang.launch_server` has none.
@@ -343,13 +345,38 @@ VLLM_ALIASES = {
 
 VLLM_POSITIONAL = "model_tag"  # `vllm serve [model_tag]`, nargs "?" (cli/serve.py; make_arg_parser >= 0.10)
 VLLM_CURATED = (
-    "--model", "--task", "--runner", "--convert", "--dtype", "--port", "--host",
-    "--gpu-memory-utilization", "--max-model-len", "--max-num-seqs", "--max-num-batched-tokens",
-    "--served-model-name", "--api-key", "--pooler-config", "--override-pooler-config",
-    "--hf-overrides", "--tensor-parallel-size", "--trust-remote-code", "--tokenizer",
-    "--enable-prefix-caching", "--enable-chunked-prefill", "--enforce-eager", "--kv-cache-dtype",
-    "--uvicorn-log-level", "--tokenizer-mode", "--enable-log-requests", "--disable-log-requests",
-    "--disable-log-stats", "--seed", "--revision", "--download-dir", "--config",
+    "--model",
+    "--task",
+    "--runner",
+    "--convert",
+    "--dtype",
+    "--port",
+    "--host",
+    "--gpu-memory-utilization",
+    "--max-model-len",
+    "--max-num-seqs",
+    "--max-num-batched-tokens",
+    "--served-model-name",
+    "--api-key",
+    "--pooler-config",
+    "--override-pooler-config",
+    "--hf-overrides",
+    "--tensor-parallel-size",
+    "--trust-remote-code",
+    "--tokenizer",
+    "--enable-prefix-caching",
+    "--enable-chunked-prefill",
+    "--enforce-eager",
+    "--kv-cache-dtype",
+    "--uvicorn-log-level",
+    "--tokenizer-mode",
+    "--enable-log-requests",
+    "--disable-log-requests",
+    "--disable-log-stats",
+    "--seed",
+    "--revision",
+    "--download-dir",
+    "--config",
 )
 
 
@@ -360,7 +387,7 @@ def _is_short(s: str) -> bool:
 def _ed_base(s: str) -> str | None:
     for p in ("--enable-", "--disable-"):
         if s.startswith(p):
-            return s[len(p):]
+            return s[len(p) :]
     return None
 
 
@@ -384,8 +411,7 @@ def _group_vllm(strings: list[str], aliases: dict[str, str]) -> list[list[str]]:
                 prev.append(s)
                 continue
             b = _ed_base(s)
-            if (b is not None and not any(p.startswith("--no-") for p in prev)
-                    and any(_ed_base(p) == b for p in prev)):
+            if b is not None and not any(p.startswith("--no-") for p in prev) and any(_ed_base(p) == b for p in prev):
                 prev.append(s)
                 continue
         groups.append([s])
@@ -417,16 +443,17 @@ def _at(value, ver: str):
 def vllm_tables(shared: Path) -> dict[str, dict]:
     src = shared / "reference" / "vllm-flags"
     # plus dumps made in this repo from real parsers not covered by shared/ (scripts/flag-dumps/)
-    files = sorted([*src.glob("vllm_flags_*.txt"), *(REPO / "scripts" / "flag-dumps").glob("vllm_flags_*.txt")],
-                   key=lambda p: vkey(p.name[len("vllm_flags_"):-len(".txt")]))
+    files = sorted(
+        [*src.glob("vllm_flags_*.txt"), *(REPO / "scripts" / "flag-dumps").glob("vllm_flags_*.txt")],
+        key=lambda p: vkey(p.name[len("vllm_flags_") : -len(".txt")]),
+    )
     if not files:
         raise SystemExit(f"gen_flag_tables: no vLLM option lists under {src}")
     out = {}
     seen: set[str] = set()
     for path in files:
-        ver = path.name[len("vllm_flags_"):-len(".txt")]
-        strings = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
-                   if ln.strip() and not ln.startswith("#")]
+        ver = path.name[len("vllm_flags_") : -len(".txt")]
+        strings = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
         seen.update(strings)
         flags = []
         for g in _group_vllm(strings, VLLM_ALIASES):
@@ -442,10 +469,19 @@ def vllm_tables(shared: Path) -> dict[str, dict]:
             facts = _at(VLLM_FACTS.get(head, {}), ver) or {}
             deprecated = ver in VLLM_DEPRECATED.get(head, ())
             dest = "help" if kind == "help" else dest_of(g if kind != "boolean_optional" else [head])
-            flags.append(flag_entry(
-                g, dest, action, nargs, facts.get("type"), facts.get("choices"), facts.get("default"),
-                facts.get("help", ""), deprecated,
-            ))
+            flags.append(
+                flag_entry(
+                    g,
+                    dest,
+                    action,
+                    nargs,
+                    facts.get("type"),
+                    facts.get("choices"),
+                    facts.get("default"),
+                    facts.get("help", ""),
+                    deprecated,
+                )
+            )
         out[ver] = {
             "server": "vllm",
             "version": ver,
@@ -461,8 +497,7 @@ def vllm_tables(shared: Path) -> dict[str, dict]:
             "flags": flags,
         }
     # Every overlay key must name a real option of some release (catches typos and drift).
-    missing = [k for tbl in (VLLM_NARGS, VLLM_ACTIONS, VLLM_DEPRECATED, VLLM_FACTS, VLLM_ALIASES)
-               for k in tbl if k not in seen]
+    missing = [k for tbl in (VLLM_NARGS, VLLM_ACTIONS, VLLM_DEPRECATED, VLLM_FACTS, VLLM_ALIASES) for k in tbl if k not in seen]
     if missing:
         raise SystemExit(f"gen_flag_tables: VLLM overlay names unknown options: {sorted(set(missing))}")
     return out
@@ -480,64 +515,147 @@ _T = None
 TEI_FLAGS = [
     (["-h", "--help"], "help", 0, None, None, None, None, "Print help", _T, _T),
     (["-V", "--version"], "version", 0, None, None, None, None, "Print version", _T, _T),
-    (["--model-id"], "model_id", 1, "str", None, "BAAI/bge-large-en-v1.5", "MODEL_ID",
-     "HF model id or local directory; NOT required before 1.9.0 (defaults to BAAI/bge-large-en-v1.5)", _T, "1.8.3"),
-    (["--model-id"], "model_id", 1, "str", None, None, "MODEL_ID",
-     "HF model id or local directory (required)", "1.9.0", _T),
+    (
+        ["--model-id"],
+        "model_id",
+        1,
+        "str",
+        None,
+        "BAAI/bge-large-en-v1.5",
+        "MODEL_ID",
+        "HF model id or local directory; NOT required before 1.9.0 (defaults to BAAI/bge-large-en-v1.5)",
+        _T,
+        "1.8.3",
+    ),
+    (["--model-id"], "model_id", 1, "str", None, None, "MODEL_ID", "HF model id or local directory (required)", "1.9.0", _T),
     (["--revision"], "revision", 1, "str", None, None, "REVISION", "Model revision on the Hub", _T, _T),
-    (["--tokenization-workers"], "tokenization_workers", 1, "int", None, None, "TOKENIZATION_WORKERS",
-     "Tokenizer workers (default: number of CPU cores)", _T, _T),
-    (["--dtype"], "dtype", 1, "str", ["float16", "float32"], None, "DTYPE",
-     "Force the model dtype; bfloat16 only with the python backend", _T, _T),
-    (["--served-model-name"], "served_model_name", 1, "str", None, None, "SERVED_MODEL_NAME",
-     "Model name for the OpenAI-compatible routes (default: --model-id)", "1.9.0", _T),
-    (["--pooling"], "pooling", 1, "str", ["cls", "mean", "splade", "last-token"], None, "POOLING",
-     "Pooling method (default: read from 1_Pooling/config.json)", _T, _T),
-    (["--max-concurrent-requests"], "max_concurrent_requests", 1, "int", None, 512, "MAX_CONCURRENT_REQUESTS",
-     "Maximum concurrent requests", _T, _T),
-    (["--max-batch-tokens"], "max_batch_tokens", 1, "int", None, 16384, "MAX_BATCH_TOKENS",
-     "Maximum total tokens in a batch", _T, _T),
-    (["--max-batch-requests"], "max_batch_requests", 1, "int", None, None, "MAX_BATCH_REQUESTS",
-     "Maximum requests in a batch", _T, _T),
-    (["--max-client-batch-size"], "max_client_batch_size", 1, "int", None, 32, "MAX_CLIENT_BATCH_SIZE",
-     "Maximum inputs per client request", _T, _T),
-    (["--auto-truncate"], "auto_truncate", 0, "bool", None, False, "AUTO_TRUNCATE",
-     "Truncate inputs longer than the maximum supported size (switch, off by default)", _T, "1.8.3"),
-    (["--auto-truncate"], "auto_truncate", 0, "bool", None, True, "AUTO_TRUNCATE",
-     "Truncation on by default; a switch only, `--auto-truncate false` does not parse before 1.9.2 (#836)",
-     "1.9.0", "1.9.1"),
-    (["--auto-truncate"], "auto_truncate", "?", "bool", None, True, "AUTO_TRUNCATE",
-     "Truncation on by default; `--auto-truncate false` disables it (num_args 0..=1)", "1.9.2", _T),
-    (["--default-prompt-name"], "default_prompt_name", 1, "str", None, None, "DEFAULT_PROMPT_NAME",
-     "Key of the sentence-transformers `prompts` dict applied by default; conflicts with --default-prompt", _T, _T),
-    (["--default-prompt"], "default_prompt", 1, "str", None, None, "DEFAULT_PROMPT",
-     "Prompt text prepended by default; conflicts with --default-prompt-name", _T, _T),
-    (["--dense-path"], "dense_path", 1, "str", None, None, "DENSE_PATH",
-     "Path of the Dense module (candle backend)", "1.8.0", _T),
-    (["--hf-api-token"], "hf_api_token", 1, "str", None, None, "HF_API_TOKEN",
-     "[DEPRECATED IN FAVOR OF `--hf-token`] Hugging Face Hub token (hidden)", _T, _T),
+    (
+        ["--tokenization-workers"],
+        "tokenization_workers",
+        1,
+        "int",
+        None,
+        None,
+        "TOKENIZATION_WORKERS",
+        "Tokenizer workers (default: number of CPU cores)",
+        _T,
+        _T,
+    ),
+    (["--dtype"], "dtype", 1, "str", ["float16", "float32"], None, "DTYPE", "Force the model dtype; bfloat16 only with the python backend", _T, _T),
+    (
+        ["--served-model-name"],
+        "served_model_name",
+        1,
+        "str",
+        None,
+        None,
+        "SERVED_MODEL_NAME",
+        "Model name for the OpenAI-compatible routes (default: --model-id)",
+        "1.9.0",
+        _T,
+    ),
+    (
+        ["--pooling"],
+        "pooling",
+        1,
+        "str",
+        ["cls", "mean", "splade", "last-token"],
+        None,
+        "POOLING",
+        "Pooling method (default: read from 1_Pooling/config.json)",
+        _T,
+        _T,
+    ),
+    (["--max-concurrent-requests"], "max_concurrent_requests", 1, "int", None, 512, "MAX_CONCURRENT_REQUESTS", "Maximum concurrent requests", _T, _T),
+    (["--max-batch-tokens"], "max_batch_tokens", 1, "int", None, 16384, "MAX_BATCH_TOKENS", "Maximum total tokens in a batch", _T, _T),
+    (["--max-batch-requests"], "max_batch_requests", 1, "int", None, None, "MAX_BATCH_REQUESTS", "Maximum requests in a batch", _T, _T),
+    (["--max-client-batch-size"], "max_client_batch_size", 1, "int", None, 32, "MAX_CLIENT_BATCH_SIZE", "Maximum inputs per client request", _T, _T),
+    (
+        ["--auto-truncate"],
+        "auto_truncate",
+        0,
+        "bool",
+        None,
+        False,
+        "AUTO_TRUNCATE",
+        "Truncate inputs longer than the maximum supported size (switch, off by default)",
+        _T,
+        "1.8.3",
+    ),
+    (
+        ["--auto-truncate"],
+        "auto_truncate",
+        0,
+        "bool",
+        None,
+        True,
+        "AUTO_TRUNCATE",
+        "Truncation on by default; a switch only, `--auto-truncate false` does not parse before 1.9.2 (#836)",
+        "1.9.0",
+        "1.9.1",
+    ),
+    (
+        ["--auto-truncate"],
+        "auto_truncate",
+        "?",
+        "bool",
+        None,
+        True,
+        "AUTO_TRUNCATE",
+        "Truncation on by default; `--auto-truncate false` disables it (num_args 0..=1)",
+        "1.9.2",
+        _T,
+    ),
+    (
+        ["--default-prompt-name"],
+        "default_prompt_name",
+        1,
+        "str",
+        None,
+        None,
+        "DEFAULT_PROMPT_NAME",
+        "Key of the sentence-transformers `prompts` dict applied by default; conflicts with --default-prompt",
+        _T,
+        _T,
+    ),
+    (
+        ["--default-prompt"],
+        "default_prompt",
+        1,
+        "str",
+        None,
+        None,
+        "DEFAULT_PROMPT",
+        "Prompt text prepended by default; conflicts with --default-prompt-name",
+        _T,
+        _T,
+    ),
+    (["--dense-path"], "dense_path", 1, "str", None, None, "DENSE_PATH", "Path of the Dense module (candle backend)", "1.8.0", _T),
+    (["--hf-api-token"], "hf_api_token", 1, "str", None, None, "HF_API_TOKEN", "[DEPRECATED IN FAVOR OF `--hf-token`] Hugging Face Hub token (hidden)", _T, _T),
     (["--hf-token"], "hf_token", 1, "str", None, None, "HF_TOKEN", "Hugging Face Hub token", _T, _T),
     (["--hostname"], "hostname", 1, "str", None, "0.0.0.0", "HOSTNAME", "IP address to listen on", _T, _T),
-    (["-p", "--port"], "port", 1, "int", None, 3000, "PORT",
-     "Port to listen on (the Docker images set PORT=80)", _T, _T),
-    (["--uds-path"], "uds_path", 1, "str", None, "/tmp/text-embeddings-inference-server", "UDS_PATH",
-     "Unix socket for the internal gRPC backends", _T, _T),
-    (["--huggingface-hub-cache"], "huggingface_hub_cache", 1, "str", None, None, "HUGGINGFACE_HUB_CACHE",
-     "Location of the Hugging Face Hub cache", _T, _T),
-    (["--payload-limit"], "payload_limit", 1, "int", None, 2000000, "PAYLOAD_LIMIT",
-     "Payload size limit in bytes", _T, _T),
+    (["-p", "--port"], "port", 1, "int", None, 3000, "PORT", "Port to listen on (the Docker images set PORT=80)", _T, _T),
+    (["--uds-path"], "uds_path", 1, "str", None, "/tmp/text-embeddings-inference-server", "UDS_PATH", "Unix socket for the internal gRPC backends", _T, _T),
+    (["--huggingface-hub-cache"], "huggingface_hub_cache", 1, "str", None, None, "HUGGINGFACE_HUB_CACHE", "Location of the Hugging Face Hub cache", _T, _T),
+    (["--payload-limit"], "payload_limit", 1, "int", None, 2000000, "PAYLOAD_LIMIT", "Payload size limit in bytes", _T, _T),
     (["--api-key"], "api_key", 1, "str", None, None, "API_KEY", "Bearer token required on requests", _T, _T),
     (["--json-output"], "json_output", 0, "bool", None, False, "JSON_OUTPUT", "Log in JSON format", _T, _T),
-    (["--disable-spans"], "disable_spans", 0, "bool", None, False, "DISABLE_SPANS",
-     "Do not include the log trace through spans", _T, _T),
-    (["--otlp-endpoint"], "otlp_endpoint", 1, "str", None, None, "OTLP_ENDPOINT",
-     "OpenTelemetry gRPC endpoint", _T, _T),
-    (["--otlp-service-name"], "otlp_service_name", 1, "str", None, "text-embeddings-inference.server",
-     "OTLP_SERVICE_NAME", "OpenTelemetry service name", _T, _T),
-    (["--prometheus-port"], "prometheus_port", 1, "int", None, 9000, "PROMETHEUS_PORT",
-     "Prometheus port to listen on", _T, _T),
-    (["--cors-allow-origin"], "cors_allow_origin", 1, "str", None, None, "CORS_ALLOW_ORIGIN",
-     "Allowed CORS origin (repeatable)", _T, _T),
+    (["--disable-spans"], "disable_spans", 0, "bool", None, False, "DISABLE_SPANS", "Do not include the log trace through spans", _T, _T),
+    (["--otlp-endpoint"], "otlp_endpoint", 1, "str", None, None, "OTLP_ENDPOINT", "OpenTelemetry gRPC endpoint", _T, _T),
+    (
+        ["--otlp-service-name"],
+        "otlp_service_name",
+        1,
+        "str",
+        None,
+        "text-embeddings-inference.server",
+        "OTLP_SERVICE_NAME",
+        "OpenTelemetry service name",
+        _T,
+        _T,
+    ),
+    (["--prometheus-port"], "prometheus_port", 1, "int", None, 9000, "PROMETHEUS_PORT", "Prometheus port to listen on", _T, _T),
+    (["--cors-allow-origin"], "cors_allow_origin", 1, "str", None, None, "CORS_ALLOW_ORIGIN", "Allowed CORS origin (repeatable)", _T, _T),
 ]
 # Releases with a table. "1.9" is the 1.9.0/1.9.1 table (file name asked for as tei/1.9.json).
 TEI_RELEASES = ("1.7.2", "1.8.0", "1.9", "1.9.2")
@@ -552,8 +670,7 @@ def tei_tables() -> dict[str, dict]:
                 continue
             if last is not None and vkey(ver) > vkey(last):
                 continue
-            action = "help" if dest == "help" else "version" if dest == "version" else (
-                "store_true" if nargs == 0 else "store")
+            action = "help" if dest == "help" else "version" if dest == "version" else ("store_true" if nargs == 0 else "store")
             if dest == "cors_allow_origin":
                 action = "append"
             deprecated = help_.startswith("[DEPRECATED")
@@ -563,8 +680,7 @@ def tei_tables() -> dict[str, dict]:
             "version": ver,
             "source": (
                 "TRANSCRIBED by hand (not a dump) from reference/vllm-tei-qwen3.md C.2, checked against "
-                "router/src/main.rs at tags v1.7.2, v1.8.0, v1.9.0, v1.9.2"
-                + ("; this table covers 1.9.0 and 1.9.1" if ver == "1.9" else "")
+                "router/src/main.rs at tags v1.7.2, v1.8.0, v1.9.0, v1.9.2" + ("; this table covers 1.9.0 and 1.9.1" if ver == "1.9" else "")
             ),
             "positional": None,
             "positional_launcher": None,
@@ -600,14 +716,15 @@ def existing_files() -> set[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
-                    help="the shared reference directory (default: ../shared next to the repository)")
-    ap.add_argument("--check", action="store_true",
-                    help="do not write; exit 1 when the committed tables differ from a fresh build")
-    ap.add_argument("--dump-vllm-parser", nargs=2, metavar=("SDIST_DIR", "OUT_JSON"),
-                    help="(maintenance) build `vllm serve`'s parser from an unpacked vLLM sdist and dump it")
-    ap.add_argument("--derive-vllm-overlay", nargs="+", metavar="DUMP_JSON",
-                    help="(maintenance) print the VLLM_* overlay tables derived from parser dumps")
+    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="the shared reference directory (default: ../shared next to the repository)")
+    ap.add_argument("--check", action="store_true", help="do not write; exit 1 when the committed tables differ from a fresh build")
+    ap.add_argument(
+        "--dump-vllm-parser",
+        nargs=2,
+        metavar=("SDIST_DIR", "OUT_JSON"),
+        help="(maintenance) build `vllm serve`'s parser from an unpacked vLLM sdist and dump it",
+    )
+    ap.add_argument("--derive-vllm-overlay", nargs="+", metavar="DUMP_JSON", help="(maintenance) print the VLLM_* overlay tables derived from parser dumps")
     args = ap.parse_args(argv)
 
     if args.dump_vllm_parser:
@@ -668,9 +785,22 @@ def dump_vllm_parser(sdist_dir: str, out_json: str) -> int:  # pragma: no cover 
     mocked: list[str] = []
     # Optional accelerator probes must stay missing, or every platform plugin "activates".
     nomock = set(sys.stdlib_module_names) | {
-        "libtpu", "torch_xla", "habana_frameworks", "transformers_neuronx", "neuronx_distributed_inference",
-        "neuronxcc", "amdsmi", "intel_extension_for_pytorch", "oneccl_bindings_for_pytorch", "tpu_info",
-        "tpu_commons", "tpu_inference", "vllm_tpu", "ray", "sphinx"}
+        "libtpu",
+        "torch_xla",
+        "habana_frameworks",
+        "transformers_neuronx",
+        "neuronx_distributed_inference",
+        "neuronxcc",
+        "amdsmi",
+        "intel_extension_for_pytorch",
+        "oneccl_bindings_for_pytorch",
+        "tpu_info",
+        "tpu_commons",
+        "tpu_inference",
+        "vllm_tpu",
+        "ray",
+        "sphinx",
+    }
 
     class PMock(MagicMock):
         def __init__(self, *a, **k):
@@ -682,6 +812,7 @@ def dump_vllm_parser(sdist_dir: str, out_json: str) -> int:  # pragma: no cover 
 
         def __get_pydantic_core_schema__(self, source_type, handler):
             from pydantic_core import core_schema
+
             return core_schema.any_schema()
 
     class MockFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -713,8 +844,9 @@ def dump_vllm_parser(sdist_dir: str, out_json: str) -> int:  # pragma: no cover 
             return "0.0.0"
 
     md.version = version
-    cli_mod = next(m for m in ("vllm.entrypoints.common.cli_args", "vllm.entrypoints.openai.cli_args")
-                   if os.path.exists(os.path.join(root, *m.split(".")) + ".py"))
+    cli_mod = next(
+        m for m in ("vllm.entrypoints.common.cli_args", "vllm.entrypoints.openai.cli_args") if os.path.exists(os.path.join(root, *m.split(".")) + ".py")
+    )
     cli = importlib.import_module(cli_mod)
     fap_mod = "vllm.utils.argparse_utils" if os.path.exists(os.path.join(root, "vllm/utils/argparse_utils.py")) else "vllm.utils"
     fap = importlib.import_module(fap_mod).FlexibleArgumentParser
@@ -735,14 +867,19 @@ def dump_vllm_parser(sdist_dir: str, out_json: str) -> int:  # pragma: no cover 
     actions = []
     for a in parser._actions:
         t = a.type
-        actions.append({
-            "opts": list(a.option_strings) + hidden.get(id(a), []), "dest": a.dest,
-            "action": type(a).__name__, "nargs": a.nargs,
-            "type": None if t is None else (getattr(t, "__name__", None) or type(t).__name__),
-            "choices": [str(c) for c in a.choices] if a.choices else None,
-            "default": jsonable(a.default), "help": a.help if isinstance(a.help, str) else None,
-            "deprecated": bool(getattr(a, "deprecated", False)) or id(a) in deprecated,
-        })
+        actions.append(
+            {
+                "opts": list(a.option_strings) + hidden.get(id(a), []),
+                "dest": a.dest,
+                "action": type(a).__name__,
+                "nargs": a.nargs,
+                "type": None if t is None else (getattr(t, "__name__", None) or type(t).__name__),
+                "choices": [str(c) for c in a.choices] if a.choices else None,
+                "default": jsonable(a.default),
+                "help": a.help if isinstance(a.help, str) else None,
+                "deprecated": bool(getattr(a, "deprecated", False)) or id(a) in deprecated,
+            }
+        )
     Path(out_json).write_text(json.dumps({"mocked": sorted(set(mocked)), "actions": actions}, indent=0))
     print(f"{len(actions)} actions, {len(set(mocked))} modules mocked -> {out_json}")
     return 0

@@ -55,8 +55,7 @@ def real_tokenizer_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def stale_tokenizer_dir(tmp_path_factory) -> Path:
     """Real 0.6B files as an early snapshot: no eos post-processor ("test" -> [1944]), no ST files."""
-    return _real_dir(tmp_path_factory, "real-0.6b-stale", with_eos_postprocessor=False,
-                     sentence_transformers_files=False)
+    return _real_dir(tmp_path_factory, "real-0.6b-stale", with_eos_postprocessor=False, sentence_transformers_files=False)
 
 
 @pytest.fixture(scope="session")

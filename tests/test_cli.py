@@ -53,7 +53,21 @@ def test_static_check_does_not_import_transformers_or_pynvml():
 
 def test_json_output_is_only_json_and_follows_the_schema():
     port = _free_port()
-    r = cli("check", "--format", "json", "--offline", "--", "sglang", "serve", "--model-path", "/m/qwen3-embedding-0.6b", "--port", str(port), "--api-key", "hunter2hunter2")
+    r = cli(
+        "check",
+        "--format",
+        "json",
+        "--offline",
+        "--",
+        "sglang",
+        "serve",
+        "--model-path",
+        "/m/qwen3-embedding-0.6b",
+        "--port",
+        str(port),
+        "--api-key",
+        "hunter2hunter2",
+    )
     data = json.loads(r.stdout)  # nothing but JSON on stdout
     assert data["schema_version"] == 1 and data["tool_version"]
     assert isinstance(data["targets"], list) and data["targets"][0]["server"] == "sglang"
@@ -69,7 +83,21 @@ def test_json_output_is_only_json_and_follows_the_schema():
 
 def test_exit_0_when_clean():
     port = _free_port()
-    r = cli("check", "--offline", "--select", "launch", "--", "sglang", "serve", "--model-path", "/m/Qwen3-Embedding-0.6B", "--is-embedding", "--port", str(port), env={"QWEN_DOCTOR_SERVER_VERSION": ""})
+    r = cli(
+        "check",
+        "--offline",
+        "--select",
+        "launch",
+        "--",
+        "sglang",
+        "serve",
+        "--model-path",
+        "/m/Qwen3-Embedding-0.6B",
+        "--is-embedding",
+        "--port",
+        str(port),
+        env={"QWEN_DOCTOR_SERVER_VERSION": ""},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Summary:" in r.stdout
 
@@ -80,15 +108,18 @@ def test_fail_on_warn_turns_warnings_into_exit_1():
     assert cli("check", "--fail-on", "warn", *args[1:]).returncode == 1
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["check", "--", "sglang serve --model-path 'oops"], "no closing quotation"),
-    (["check", "--server", "ollama"], "unknown server"),
-    (["check", "--", " "], "empty launch command"),
-    (["check", "--format", "yaml"], "unknown --format"),
-    (["check", "--", "rm", "-rf", "/"], "not a known server launch command"),
-    (["explain", "launch.embeding-mode"], "did you mean launch.embedding-mode"),
-    (["check", "--no-such-option"], "No such option"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["check", "--", "sglang serve --model-path 'oops"], "no closing quotation"),
+        (["check", "--server", "ollama"], "unknown server"),
+        (["check", "--", " "], "empty launch command"),
+        (["check", "--format", "yaml"], "unknown --format"),
+        (["check", "--", "rm", "-rf", "/"], "not a known server launch command"),
+        (["explain", "launch.embeding-mode"], "did you mean launch.embedding-mode"),
+        (["check", "--no-such-option"], "No such option"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(args, needle):
     r = cli(*args)
     assert r.returncode == 2, r.stderr
@@ -99,7 +130,13 @@ def test_usage_errors_exit_2_with_one_line(args, needle):
 
 def test_non_utf8_argument_is_a_usage_error():
     e = dict(os.environ)
-    r = subprocess.run([sys.executable, "-m", "qwen_doctor", "check", "--", "sglang", "serve", "--model-path", b"/m/\xff\xfe"], capture_output=True, env=e, timeout=60, cwd="/tmp")
+    r = subprocess.run(
+        [sys.executable, "-m", "qwen_doctor", "check", "--", "sglang", "serve", "--model-path", b"/m/\xff\xfe"],
+        capture_output=True,
+        env=e,
+        timeout=60,
+        cwd="/tmp",
+    )
     assert r.returncode == 2 and b"not valid UTF-8" in r.stderr and b"Traceback" not in r.stderr
 
 
@@ -110,7 +147,13 @@ def test_megabyte_command_line_is_a_usage_error(tmp_path):
 
     with pytest.raises(LaunchError, match="bytes long"):
         build_target(["sglang serve --model-path /m " + "--x y " * 200_000])
-    r = subprocess.run([sys.executable, "-m", "qwen_doctor", "check", "--", "sglang", "serve", *(["--x", "y" * 1500]) * 700], capture_output=True, text=True, timeout=60, cwd="/tmp")
+    r = subprocess.run(
+        [sys.executable, "-m", "qwen_doctor", "check", "--", "sglang", "serve", *(["--x", "y" * 1500]) * 700],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/tmp",
+    )
     assert r.returncode == 2 and "bytes long" in r.stderr
 
 
@@ -121,7 +164,22 @@ def test_internal_error_exits_3(monkeypatch, capsys):
         raise RuntimeError("simulated bug")
 
     monkeypatch.setattr(cli_mod, "write_output", broken)
-    rc = main(["check", "--offline", "--select", "launch", "--output", "/tmp/x.json", "--", "sglang", "serve", "--model-path", "/m/Qwen3-Embedding-0.6B", "--is-embedding"])
+    rc = main(
+        [
+            "check",
+            "--offline",
+            "--select",
+            "launch",
+            "--output",
+            "/tmp/x.json",
+            "--",
+            "sglang",
+            "serve",
+            "--model-path",
+            "/m/Qwen3-Embedding-0.6B",
+            "--is-embedding",
+        ]
+    )
     assert rc == 3
     assert "internal error: RuntimeError: simulated bug" in capsys.readouterr().err
 
@@ -155,12 +213,42 @@ def test_explain_and_checks():
 
 def test_repo_checks_d_examples_load_via_checks_dir():
     port = 30042
-    r = cli("check", "--offline", "--format", "json", "--checks-dir", str(ROOT / "checks.d" / "examples"), "--select", "site", "--port", "8080", "--model-path", "/home/me/Qwen3-Embedding-0.6B", "--server", "sglang")
+    r = cli(
+        "check",
+        "--offline",
+        "--format",
+        "json",
+        "--checks-dir",
+        str(ROOT / "checks.d" / "examples"),
+        "--select",
+        "site",
+        "--port",
+        "8080",
+        "--model-path",
+        "/home/me/Qwen3-Embedding-0.6B",
+        "--server",
+        "sglang",
+    )
     data = json.loads(r.stdout)
     ids = {x["id"]: x for x in data["results"]}
     assert ids["site.port-range"]["status"] == "fail" and "30000-30099" in ids["site.port-range"]["summary"]
     assert ids["site.model-root"]["status"] == "fail"
-    r = cli("check", "--offline", "--format", "json", "--checks-dir", str(ROOT / "checks.d" / "examples"), "--select", "site", "--port", str(port), "--model-path", "/models/Qwen3-Embedding-0.6B", "--server", "sglang")
+    r = cli(
+        "check",
+        "--offline",
+        "--format",
+        "json",
+        "--checks-dir",
+        str(ROOT / "checks.d" / "examples"),
+        "--select",
+        "site",
+        "--port",
+        str(port),
+        "--model-path",
+        "/models/Qwen3-Embedding-0.6B",
+        "--server",
+        "sglang",
+    )
     ids = {x["id"]: x for x in json.loads(r.stdout)["results"]}
     assert ids["site.port-range"]["status"] == "pass" and ids["site.model-root"]["status"] == "pass"
 
@@ -237,8 +325,25 @@ def test_url_without_a_scheme_or_with_http_is_accepted():
 
 
 def test_one_corrected_command_with_every_safe_fix():
-    r = cli("check", "--offline", "--format", "json", "--select", "launch", "--", "python", "-m", "sglang.launch_server",
-            "--model-path", "/models/Qwen3-Embedding-0.6B/", "--embedding", "--max-num-seqs", "64", "--api-key", "k3y-k3y-k3y")
+    r = cli(
+        "check",
+        "--offline",
+        "--format",
+        "json",
+        "--select",
+        "launch",
+        "--",
+        "python",
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "/models/Qwen3-Embedding-0.6B/",
+        "--embedding",
+        "--max-num-seqs",
+        "64",
+        "--api-key",
+        "k3y-k3y-k3y",
+    )
     t = json.loads(r.stdout)["targets"][0]
     cmd = t["corrected_launch_command"]
     assert set(t["corrected_by"]) >= {"launch.unknown-flags", "launch.model-path"}

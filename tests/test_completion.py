@@ -43,7 +43,9 @@ def test_the_script_callback_completes_commands_and_options():
 
 
 def test_version_still_imports_nothing_heavy():
-    code = ("import sys; from qwen_doctor.entry import main; main(['--version']); "
-            "print([m for m in ('typer','rich','transformers','torch','pynvml') if m in sys.modules])")
+    code = (
+        "import sys; from qwen_doctor.entry import main; main(['--version']); "
+        "print([m for m in ('typer','rich','transformers','torch','pynvml') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.splitlines()[-1] == "[]"

@@ -84,7 +84,13 @@ def test_empty_env_var_counts_as_unset(tmp_path):
 
 
 def test_env_types_and_lists(tmp_path):
-    env = {"QWEN_DOCTOR_DEEP": "yes", "QWEN_DOCTOR_OFFLINE": "0", "QWEN_DOCTOR_SELECT": "launch, host", "QWEN_DOCTOR_TIMEOUT": "2.5", "QWEN_DOCTOR_LAUNCH": "vllm serve /m --runner pooling"}
+    env = {
+        "QWEN_DOCTOR_DEEP": "yes",
+        "QWEN_DOCTOR_OFFLINE": "0",
+        "QWEN_DOCTOR_SELECT": "launch, host",
+        "QWEN_DOCTOR_TIMEOUT": "2.5",
+        "QWEN_DOCTOR_LAUNCH": "vllm serve /m --runner pooling",
+    }
     s = resolve({}, env=env, cwd=tmp_path)
     assert s.deep is True and s.offline is False and s.select == ("launch", "host") and s.timeout == 2.5
     assert s.launch == ("vllm serve /m --runner pooling",)  # one string: split like a quoted command
@@ -126,20 +132,23 @@ def test_explicit_config_file_and_env_var(tmp_path):
         resolve({}, env={}, cwd=tmp_path, config=str(write(tmp_path / "p" / "pyproject.toml", "[project]\n")))
 
 
-@pytest.mark.parametrize("text,needle", [
-    ('fail_onn = "warn"\n', "unknown key 'fail_onn'; did you mean 'fail-on'?"),
-    ('prot = 1\n', "unknown key 'prot'; did you mean 'port'?"),
-    ('zzzzzz = 1\n', "unknown key 'zzzzzz'; valid keys: launch, server,"),
-    ('port = "30000"\n', "port: expected an integer, got a string '30000'"),
-    ('port = 70000\n', "port must be <= 65535, not 70000"),
-    ('deep = "yes"\n', "deep: expected true or false, got a string 'yes'"),
-    ('timeout = 0\n', "timeout must be > 0, not 0.0"),
-    ('format = "yaml"\n', "unknown "),
-    ('select = [1, 2]\n', "select: expected an array of strings"),
-    ('fail-on = "warn"\nfail_on = "fail"\n', "set the same setting"),
-    ('port = \n', "cannot parse config file"),
-    ('[serve]\nlisten = ":9090"\n', "unknown key 'serve'"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ('fail_onn = "warn"\n', "unknown key 'fail_onn'; did you mean 'fail-on'?"),
+        ("prot = 1\n", "unknown key 'prot'; did you mean 'port'?"),
+        ("zzzzzz = 1\n", "unknown key 'zzzzzz'; valid keys: launch, server,"),
+        ('port = "30000"\n', "port: expected an integer, got a string '30000'"),
+        ("port = 70000\n", "port must be <= 65535, not 70000"),
+        ('deep = "yes"\n', "deep: expected true or false, got a string 'yes'"),
+        ("timeout = 0\n", "timeout must be > 0, not 0.0"),
+        ('format = "yaml"\n', "unknown "),
+        ("select = [1, 2]\n", "select: expected an array of strings"),
+        ('fail-on = "warn"\nfail_on = "fail"\n', "set the same setting"),
+        ("port = \n", "cannot parse config file"),
+        ('[serve]\nlisten = ":9090"\n', "unknown key 'serve'"),
+    ],
+)
 def test_bad_config_file_is_a_usage_error_naming_the_key(tmp_path, text, needle):
     write(tmp_path / "qwen-doctor.toml", text)
     with pytest.raises(ConfigError) as info:
@@ -151,14 +160,17 @@ def test_bad_config_file_is_a_usage_error_naming_the_key(tmp_path, text, needle)
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("env,needle", [
-    ({"QWEN_DOCTOR_PORT": "eighty"}, "QWEN_DOCTOR_PORT: expected an integer, got 'eighty'"),
-    ({"QWEN_DOCTOR_DEEP": "maybe"}, "QWEN_DOCTOR_DEEP: expected a boolean"),
-    ({"QWEN_DOCTOR_FAIL_ON": "never"}, "unknown QWEN_DOCTOR_FAIL_ON 'never'; choose from fail, warn"),
-    ({"QWEN_DOCTOR_SERVER": "ollama"}, "unknown server 'ollama' (from QWEN_DOCTOR_SERVER)"),
-    ({"QWEN_DOCTOR_REQUESTS": "0"}, "QWEN_DOCTOR_REQUESTS must be >= 1"),
-    ({"QWEN_DOCTOR_LAUNCH": "rm -rf /"}, "(from QWEN_DOCTOR_LAUNCH)"),
-])
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"QWEN_DOCTOR_PORT": "eighty"}, "QWEN_DOCTOR_PORT: expected an integer, got 'eighty'"),
+        ({"QWEN_DOCTOR_DEEP": "maybe"}, "QWEN_DOCTOR_DEEP: expected a boolean"),
+        ({"QWEN_DOCTOR_FAIL_ON": "never"}, "unknown QWEN_DOCTOR_FAIL_ON 'never'; choose from fail, warn"),
+        ({"QWEN_DOCTOR_SERVER": "ollama"}, "unknown server 'ollama' (from QWEN_DOCTOR_SERVER)"),
+        ({"QWEN_DOCTOR_REQUESTS": "0"}, "QWEN_DOCTOR_REQUESTS must be >= 1"),
+        ({"QWEN_DOCTOR_LAUNCH": "rm -rf /"}, "(from QWEN_DOCTOR_LAUNCH)"),
+    ],
+)
 def test_bad_environment_is_a_usage_error_naming_the_variable(tmp_path, env, needle):
     r = cli("check", "--offline", cwd=tmp_path, env=env)
     assert r.returncode == 2 and needle in r.stderr and r.stdout == ""
@@ -205,14 +217,17 @@ def test_check_follows_file_env_and_flag(tmp_path):
 
 
 def test_format_launch_and_ignore_from_config(tmp_path):
-    write(tmp_path / "pyproject.toml", textwrap_dedent('''
+    write(
+        tmp_path / "pyproject.toml",
+        textwrap_dedent("""
         [tool.qwen-doctor]
         format = "json"
         select = ["launch"]
         ignore = ["launch.embedding-mode"]
         offline = true
         launch = "sglang serve --model-path /m/Qwen3-Embedding-0.6B --port 30999"
-    '''))
+    """),
+    )
     r = cli("check", cwd=tmp_path)
     assert r.returncode == 0, r.stderr  # the missing --is-embedding is demoted by the file's ignore
     data = json.loads(r.stdout)
@@ -225,7 +240,9 @@ def test_format_launch_and_ignore_from_config(tmp_path):
 
 
 def test_checks_and_explain_read_checks_dir_from_config(tmp_path):
-    write(tmp_path / "site" / "mine.py", textwrap_dedent('''
+    write(
+        tmp_path / "site" / "mine.py",
+        textwrap_dedent('''
         from qwen_doctor.results import Outcome
 
         def register(registry):
@@ -238,7 +255,8 @@ def test_checks_and_explain_read_checks_dir_from_config(tmp_path):
                 How to fix: nothing to fix.
                 """
                 return Outcome.passed("fine")
-    '''))
+    '''),
+    )
     write(tmp_path / "qwen-doctor.toml", 'checks-dir = ["site"]\n')
     r = cli("checks", cwd=tmp_path)
     assert r.returncode == 0 and "site.always" in r.stdout and "checks.d:mine.py" in r.stdout

@@ -45,7 +45,7 @@ def shim(tmp_path: Path) -> Path:
     d = tmp_path / "bin"
     d.mkdir(exist_ok=True)
     exe = d / "qwen-doctor"
-    exe.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m qwen_doctor \"$@\"\n")
+    exe.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m qwen_doctor "$@"\n')
     exe.chmod(0o755)
     return d
 
@@ -69,7 +69,7 @@ def test_every_example_is_valid_yaml_and_tested():
 
 def _gha_doctor_steps() -> tuple[dict, dict, list[dict]]:
     wf = yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())
-    (job_name, job), = wf["jobs"].items()
+    ((job_name, job),) = wf["jobs"].items()
     steps = [s for s in job["steps"] if "qwen-doctor" in s.get("run", "") and "pip install" not in s["run"]]
     return wf, job, steps
 

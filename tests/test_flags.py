@@ -31,13 +31,25 @@ SHARED = REPO.parent / "shared"
 GEN = REPO / "scripts" / "gen_flag_tables.py"
 
 SGLANG_VERSIONS = [
-    "0.4.6.post5", "0.4.7", "0.4.9.post6", "0.4.10.post2", "0.5.1", "0.5.3", "0.5.4", "0.5.5",
-    "0.5.6", "0.5.8", "0.5.10", "0.5.13", "0.5.16", "0.5.20", "0.5.23",
+    "0.4.6.post5",
+    "0.4.7",
+    "0.4.9.post6",
+    "0.4.10.post2",
+    "0.5.1",
+    "0.5.3",
+    "0.5.4",
+    "0.5.5",
+    "0.5.6",
+    "0.5.8",
+    "0.5.10",
+    "0.5.13",
+    "0.5.16",
+    "0.5.20",
+    "0.5.23",
 ]
 VLLM_VERSIONS = ["0.8.5", "0.10.0", "0.10.1.1", "0.11.0", "0.12.0", "0.13.0", "0.20.0", "0.32.0", "0.33.0"]
 TEI_VERSIONS = ["1.7.2", "1.8.0", "1.9", "1.9.2"]
-SWITCH_ACTIONS = {"store_true", "store_false", "store_const", "count", "help", "version",
-                  "boolean_optional", "enable_disable", "DeprecatedStoreTrueAction"}
+SWITCH_ACTIONS = {"store_true", "store_false", "store_const", "count", "help", "version", "boolean_optional", "enable_disable", "DeprecatedStoreTrueAction"}
 
 
 def table(server: str, version: str) -> FlagTable:
@@ -84,8 +96,7 @@ def test_parse_version_orders(lo, hi):
 
 @pytest.mark.parametrize(
     "a, b",
-    [("v0.5.9", "0.5.9"), ("1.9", "1.9.0"), ("0.10.0+cpu", "0.10.0"), (" 0.5.9 ", "0.5.9"),
-     ("0.5.4.post1", "0.5.4-post1")],
+    [("v0.5.9", "0.5.9"), ("1.9", "1.9.0"), ("0.10.0+cpu", "0.10.0"), (" 0.5.9 ", "0.5.9"), ("0.5.4.post1", "0.5.4-post1")],
 )
 def test_parse_version_equivalents(a, b):
     assert parse_version(a) == parse_version(b)
@@ -111,8 +122,7 @@ def test_table_versions_sorted_ascending():
         table_versions("ollama")
 
 
-ALL_TABLES = ([("sglang", v) for v in SGLANG_VERSIONS] + [("vllm", v) for v in VLLM_VERSIONS]
-              + [("tei", v) for v in TEI_VERSIONS])
+ALL_TABLES = [("sglang", v) for v in SGLANG_VERSIONS] + [("vllm", v) for v in VLLM_VERSIONS] + [("tei", v) for v in TEI_VERSIONS]
 
 
 @pytest.mark.parametrize("server, version", ALL_TABLES)
@@ -192,8 +202,7 @@ def test_sglang_disable_flash_prefix():
         assert len(table("sglang", v).prefix_matches("--disable-flash")) > 1, v
     for v in ("0.5.1", "0.5.3", "0.5.4", "0.5.5", "0.5.6"):
         # silently means this option there (sglang.md section 1)
-        assert table("sglang", v).prefix_matches("--disable-flash") == (
-            "--disable-flashinfer-cutlass-moe-fp4-allgather",), v
+        assert table("sglang", v).prefix_matches("--disable-flash") == ("--disable-flashinfer-cutlass-moe-fp4-allgather",), v
 
 
 def test_sglang_abbreviations():
@@ -259,8 +268,17 @@ def test_vllm_common_options_and_nargs(version):
     assert t.allow_abbrev
     for opt in ("--trust-remote-code", "--enforce-eager", "--enable-prefix-caching", "--disable-log-stats"):
         assert t.lookup(opt).nargs == 0, opt
-    for opt in ("--max-model-len", "--port", "--host", "--dtype", "--hf-overrides",
-                "--gpu-memory-utilization", "--max-num-seqs", "--max-num-batched-tokens", "--model"):
+    for opt in (
+        "--max-model-len",
+        "--port",
+        "--host",
+        "--dtype",
+        "--hf-overrides",
+        "--gpu-memory-utilization",
+        "--max-num-seqs",
+        "--max-num-batched-tokens",
+        "--model",
+    ):
         assert t.lookup(opt).nargs == 1, opt
     assert t.lookup("--served-model-name").nargs == "+"
     assert t.lookup("--lora-modules").nargs == "+"
@@ -309,8 +327,14 @@ def test_vllm_default_model_is_a_generator():
 
 def test_vllm_store_true_switches_of_085():
     t = table("vllm", "0.8.5")
-    for opt in ("--disable-frontend-multiprocessing", "--enable-auto-tool-choice", "--disable-log-requests",
-                "--skip-tokenizer-init", "--enable-sleep-mode", "--disable-uvicorn-access-log"):
+    for opt in (
+        "--disable-frontend-multiprocessing",
+        "--enable-auto-tool-choice",
+        "--disable-log-requests",
+        "--skip-tokenizer-init",
+        "--enable-sleep-mode",
+        "--disable-uvicorn-access-log",
+    ):
         spec = t.lookup(opt)
         assert spec.nargs == 0 and spec.action == "store_true", opt
     assert t.lookup("--hf-token").nargs == "?"
@@ -441,8 +465,7 @@ needs_shared = pytest.mark.skipif(
 
 @needs_shared
 def test_generated_tables_are_up_to_date():
-    r = subprocess.run([sys.executable, str(GEN), "--check", "--shared", str(SHARED)],
-                       check=False, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, str(GEN), "--check", "--shared", str(SHARED)], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -21,9 +21,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qwen_doctor.context import RunOptions
-from qwen_doctor.results import Applicability, Fix, Outcome, Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.render import OutputFormat, RenderOptions, Report, renderer_for
+from qwen_doctor.results import Applicability, Fix, Outcome, Status
 from qwen_doctor.runner import Runner
 from qwen_doctor.selection import Selector, apply_ignores, matches
 from qwen_doctor.target import build_target
@@ -51,7 +51,12 @@ def _registry() -> Registry:
 
     @reg.check("demo.fail", "Fails", "demo")
     def _f(ctx):
-        fix = Fix(f"Add --is-embedding (key {SECRET}).", commands=("echo one", "echo two"), launch_command="sglang serve --model-path /m --is-embedding", applicability=Applicability.SAFE)
+        fix = Fix(
+            f"Add --is-embedding (key {SECRET}).",
+            commands=("echo one", "echo two"),
+            launch_command="sglang serve --model-path /m --is-embedding",
+            applicability=Applicability.SAFE,
+        )
         return Outcome.fail("no --is-embedding: /v1/embeddings answers 400", fix, flags=["--model-path"], api_key=SECRET)
 
     @reg.check("demo.crash", "Crashes", "demo")
@@ -163,7 +168,11 @@ def test_junit_structure_as_ci_servers_read_it(report):
         assert list(by["demo.pass"]) == []  # a pass is a bare testcase
         fail = by["demo.fail"].find("failure")
         assert fail.get("type") == "fail" and fail.get("message") == "no --is-embedding: /v1/embeddings answers 400"
-        assert "Add --is-embedding" in fail.text and "$ echo one" in fail.text and "corrected launch command: sglang serve --model-path /m --is-embedding" in fail.text
+        assert (
+            "Add --is-embedding" in fail.text
+            and "$ echo one" in fail.text
+            and "corrected launch command: sglang serve --model-path /m --is-embedding" in fail.text
+        )
         assert "flags: ['--model-path']" in fail.text  # evidence
         err = by["demo.crash"].find("error")
         assert err.get("type") == "error" and "kaboom" in err.get("message")
@@ -184,7 +193,11 @@ def test_junit_structure_as_ci_servers_read_it(report):
     props0 = {p.get("name"): p.get("value") for p in suites[0].find("properties")}
     assert props0["server"] == "sglang" and props0["server_version"] == "0.5.23"
     assert props0["note"] == "a run-level note"
-    assert int(root.get("tests")) == len(report.results) and int(root.get("failures")) == report.counts["fail"] and int(root.get("errors")) == report.counts["error"]
+    assert (
+        int(root.get("tests")) == len(report.results)
+        and int(root.get("failures")) == report.counts["fail"]
+        and int(root.get("errors")) == report.counts["error"]
+    )
     assert SECRET not in text
 
 
@@ -205,7 +218,13 @@ def _families(text: str) -> dict:
 def test_prometheus_parses_and_encodes_every_status(report):
     text = _render(report, OutputFormat.PROMETHEUS)
     fams = _families(text)
-    assert {"qwen_doctor_check_status", "qwen_doctor_check_duration_seconds", "qwen_doctor_last_run_timestamp_seconds", "qwen_doctor_checks_total", "qwen_doctor_check_ignored"} <= set(fams)
+    assert {
+        "qwen_doctor_check_status",
+        "qwen_doctor_check_duration_seconds",
+        "qwen_doctor_last_run_timestamp_seconds",
+        "qwen_doctor_checks_total",
+        "qwen_doctor_check_ignored",
+    } <= set(fams)
     for name in ("qwen_doctor_check_status", "qwen_doctor_check_duration_seconds", "qwen_doctor_last_run_timestamp_seconds", "qwen_doctor_checks_total"):
         assert fams[name].type == "gauge"
     status = fams["qwen_doctor_check_status"].samples
@@ -301,20 +320,23 @@ def test_every_format_renders_an_empty_report():
 # selection
 
 
-@pytest.mark.parametrize("pattern,check_id,category,expected", [
-    ("host.port", "host.port", "host", True),
-    ("host", "host.port", "host", True),  # category / first segment
-    ("launch", "launch.embedding-mode", "launch", True),
-    ("launch.embedding", "launch.embedding-mode", "launch", True),  # prefix at a word boundary
-    ("launch.embedding-", "launch.embedding-mode", "launch", True),
-    ("host.po", "host.port", "host", False),  # half a word never matches
-    ("launch.embed", "launch.embedding-mode", "launch", False),
-    ("gpu", "gpus.x", "gpus", False),
-    ("launch.*-flags", "launch.unknown-flags", "launch", True),
-    ("launch.*-flags", "launch.bind-host", "launch", False),
-    ("LAUNCH", "launch.bind-host", "launch", True),
-    ("site", "x.y", "site", True),  # category of a differently named check
-])
+@pytest.mark.parametrize(
+    "pattern,check_id,category,expected",
+    [
+        ("host.port", "host.port", "host", True),
+        ("host", "host.port", "host", True),  # category / first segment
+        ("launch", "launch.embedding-mode", "launch", True),
+        ("launch.embedding", "launch.embedding-mode", "launch", True),  # prefix at a word boundary
+        ("launch.embedding-", "launch.embedding-mode", "launch", True),
+        ("host.po", "host.port", "host", False),  # half a word never matches
+        ("launch.embed", "launch.embedding-mode", "launch", False),
+        ("gpu", "gpus.x", "gpus", False),
+        ("launch.*-flags", "launch.unknown-flags", "launch", True),
+        ("launch.*-flags", "launch.bind-host", "launch", False),
+        ("LAUNCH", "launch.bind-host", "launch", True),
+        ("site", "x.y", "site", True),  # category of a differently named check
+    ],
+)
 def test_select_patterns(pattern, check_id, category, expected):
     assert matches(pattern, check_id, category) is expected
 

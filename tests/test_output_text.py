@@ -113,7 +113,12 @@ def _report(fix: Fix, summary: str) -> Report:
 
 def test_renderer_keeps_commands_and_paths_whole_at_any_width():
     long_cmd = "sglang serve --model-path /very/long/path/to/models/Qwen3-Embedding-0.6B --is-embedding --port 30000 --host 0.0.0.0"
-    fix = Fix("Drop the trailing slash so the served name is the directory name.", commands=("chmod o+r /very/long/path/to/models/Qwen3-Embedding-0.6B/model.safetensors",), launch_command=long_cmd, applicability=Applicability.SAFE)
+    fix = Fix(
+        "Drop the trailing slash so the served name is the directory name.",
+        commands=("chmod o+r /very/long/path/to/models/Qwen3-Embedding-0.6B/model.safetensors",),
+        launch_command=long_cmd,
+        applicability=Applicability.SAFE,
+    )
     report = _report(fix, "the served model name keeps the trailing slash of /very/long/path/to/models/Qwen3-Embedding-0.6B/ and clients must send it")
     for width in (20, 40, 80, None):
         text = render_text(report, RenderOptions(width=width))

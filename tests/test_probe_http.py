@@ -19,7 +19,6 @@ from qwen_doctor.probe import (
     stats,
     to_vector,
     variant_from_name,
-
 )
 from qwen_doctor.probe.http import Failure, ProbeClient, classify, is_loopback_host, normalize_base_url
 from tests import probe_servers as ps
@@ -166,7 +165,10 @@ def test_v1_suffix_is_dropped_when_probing():
     assert r.status == 200
 
 
-@pytest.mark.parametrize("host,loop", [("127.0.0.1", True), ("127.8.9.1", True), ("localhost", True), ("[::1]", True), ("::1", True), ("10.0.0.1", False), ("example.com", False), ("", False)])
+@pytest.mark.parametrize(
+    "host,loop",
+    [("127.0.0.1", True), ("127.8.9.1", True), ("localhost", True), ("[::1]", True), ("::1", True), ("10.0.0.1", False), ("example.com", False), ("", False)],
+)
 def test_is_loopback_host(host, loop):
     assert is_loopback_host(host) is loop
 
@@ -174,14 +176,17 @@ def test_is_loopback_host(host, loop):
 # -- pure helpers ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body,msg", [
-    ({"error": {"message": "nested", "type": "BadRequestError"}}, "nested"),  # vLLM >= 0.10.1
-    ({"object": "error", "message": "flat", "code": 400}, "flat"),  # SGLang, vLLM <= 0.10.0
-    ({"detail": "Not Found"}, "Not Found"),  # FastAPI
-    ({"detail": [{"msg": "Field required"}, {"msg": "other"}]}, "Field required; other"),
-    ({"error": "Unauthorized"}, "Unauthorized"),  # auth middleware
-    ({"error": "Input validation error", "error_type": "validation"}, "Input validation error"),  # TEI
-])
+@pytest.mark.parametrize(
+    "body,msg",
+    [
+        ({"error": {"message": "nested", "type": "BadRequestError"}}, "nested"),  # vLLM >= 0.10.1
+        ({"object": "error", "message": "flat", "code": 400}, "flat"),  # SGLang, vLLM <= 0.10.0
+        ({"detail": "Not Found"}, "Not Found"),  # FastAPI
+        ({"detail": [{"msg": "Field required"}, {"msg": "other"}]}, "Field required; other"),
+        ({"error": "Unauthorized"}, "Unauthorized"),  # auth middleware
+        ({"error": "Input validation error", "error_type": "validation"}, "Input validation error"),  # TEI
+    ],
+)
 def test_error_message_dialects(body, msg):
     assert error_message(body) == msg
 

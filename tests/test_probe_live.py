@@ -10,11 +10,11 @@ import pytest
 
 from qwen_doctor.checks import probe as probe_checks
 from qwen_doctor.context import RunOptions
-from qwen_doctor.results import Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.render import RenderOptions, Report
 from qwen_doctor.render.json_format import render_json
 from qwen_doctor.render.text import render_text
+from qwen_doctor.results import Status
 from qwen_doctor.runner import Runner
 from qwen_doctor.target import build_target
 from tests.testkit import vllm_server as vs
@@ -90,10 +90,10 @@ def _start_key_server(model_dir, log_path, timeout: float = 300.0) -> vs.VllmSer
     port = vs.free_port()
     cmd = vs.build_command(py, model_dir, port, mode="embed", extra_args=("--api-key", KEY))
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **vs.SERVER_ENV}, start_new_session=True)
-    srv = vs.VllmServer(url=f"http://127.0.0.1:{port}", port=port, pid=proc.pid, mode="embed", model_dir=model_dir,
-                        log_path=log_path, command=cmd, proc=proc)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **vs.SERVER_ENV}, start_new_session=True
+        )
+    srv = vs.VllmServer(url=f"http://127.0.0.1:{port}", port=port, pid=proc.pid, mode="embed", model_dir=model_dir, log_path=log_path, command=cmd, proc=proc)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -103,8 +103,12 @@ def _start_key_server(model_dir, log_path, timeout: float = 300.0) -> vs.VllmSer
                 raise vs.VllmServerError(f"vLLM (--api-key) not ready after {timeout:.0f} s:\n{srv.log_tail()}")
             try:
                 if httpx.get(srv.url + "/health", timeout=2).status_code == 200:
-                    r = httpx.post(srv.url + "/v1/embeddings", json={"model": vs.SERVED_MODEL_NAME, "input": "warm-up"},
-                                   headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+                    r = httpx.post(
+                        srv.url + "/v1/embeddings",
+                        json={"model": vs.SERVED_MODEL_NAME, "input": "warm-up"},
+                        headers={"Authorization": f"Bearer {KEY}"},
+                        timeout=60,
+                    )
                     if r.status_code == 200:
                         return srv
             except httpx.HTTPError:

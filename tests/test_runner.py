@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import textwrap
 import threading
 import time
@@ -11,8 +10,8 @@ import time
 import pytest
 
 from qwen_doctor.context import RunOptions
-from qwen_doctor.results import Outcome, Status, exit_code_for
 from qwen_doctor.registry import Registry, RegistryError, default_registry
+from qwen_doctor.results import Outcome, Status, exit_code_for
 from qwen_doctor.runner import Runner, problem_results
 from qwen_doctor.target import build_target
 
@@ -166,21 +165,29 @@ def test_dropins_broken_world_writable_duplicate_become_problems(tmp_path, targe
     d = tmp_path / "checks.d"
     d.mkdir()
     os.chmod(d, 0o755)
-    _write(d, "a_good.py", """
+    _write(
+        d,
+        "a_good.py",
+        """
         from qwen_doctor.results import Outcome
         def register(registry):
             @registry.check("site.good", "good")
             def good(ctx):
                 '''What it checks: x.'''
                 return Outcome.passed("fine")
-    """)
+    """,
+    )
     _write(d, "b_broken.py", "def register(registry):\n    raise ImportError('nope'\n")  # SyntaxError
-    _write(d, "c_dup.py", """
+    _write(
+        d,
+        "c_dup.py",
+        """
         from qwen_doctor.results import Outcome
         def register(registry):
             registry.check("site.other", "other")(lambda ctx: Outcome.passed("x"))
             registry.check("host.port", "dup")(lambda ctx: Outcome.passed("x"))
-    """)
+    """,
+    )
     _write(d, "d_open.py", "def register(registry):\n    pass\n", mode=0o666)
     reg = default_registry([str(d)], use_default_dirs=False)
     assert reg.get("site.good") is not None

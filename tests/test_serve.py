@@ -21,9 +21,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qwen_doctor.context import RunOptions
-from qwen_doctor.results import Outcome, Status
 from qwen_doctor.registry import Registry
 from qwen_doctor.render import Report
+from qwen_doctor.results import Outcome, Status
 from qwen_doctor.runner import Runner
 from qwen_doctor.selection import Selector, apply_ignores
 from qwen_doctor.serve import DoctorService, ListenError, make_server, parse_listen, serve_until_signal
@@ -117,28 +117,34 @@ def served(doctor):
 # --listen
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("127.0.0.1:9090", ("127.0.0.1", 9090)),
-    ("[::1]:9090", ("::1", 9090)),
-    ("[::]:0", ("::", 0)),
-    (":9090", ("0.0.0.0", 9090)),
-    ("0.0.0.0:80", ("0.0.0.0", 80)),
-    ("localhost:9090", ("localhost", 9090)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("127.0.0.1:9090", ("127.0.0.1", 9090)),
+        ("[::1]:9090", ("::1", 9090)),
+        ("[::]:0", ("::", 0)),
+        (":9090", ("0.0.0.0", 9090)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+        ("localhost:9090", ("localhost", 9090)),
+    ],
+)
 def test_parse_listen(text, expected):
     assert parse_listen(text) == expected
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("::1:9090", "needs brackets"),
-    ("[::1]9090", "expected [ADDRESS]:PORT"),
-    ("[::1:9090", "missing ']'"),
-    ("[fe80::zz]:1", "not an IPv6 address"),
-    ("127.0.0.1", "expected HOST:PORT"),
-    ("127.0.0.1:99999", "not a number from 0 to 65535"),
-    ("127.0.0.1:http", "not a number"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("::1:9090", "needs brackets"),
+        ("[::1]9090", "expected [ADDRESS]:PORT"),
+        ("[::1:9090", "missing ']'"),
+        ("[fe80::zz]:1", "not an IPv6 address"),
+        ("127.0.0.1", "expected HOST:PORT"),
+        ("127.0.0.1:99999", "not a number from 0 to 65535"),
+        ("127.0.0.1:http", "not a number"),
+        ("", "empty"),
+    ],
+)
 def test_parse_listen_errors(text, needle):
     with pytest.raises(ListenError, match=needle.replace("[", "\\[").replace("]", "\\]")):
         parse_listen(text)
@@ -282,7 +288,14 @@ class Serve:
     """``python -m qwen_doctor serve ...`` in a subprocess; the port comes from its 'listening on' line."""
 
     def __init__(self, args, cwd) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "qwen_doctor", "serve", "--listen", "127.0.0.1:0", *args], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(), cwd=cwd)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "qwen_doctor", "serve", "--listen", "127.0.0.1:0", *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=cwd,
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -337,17 +350,27 @@ def test_cli_serve_address_in_use_is_a_one_line_usage_error(tmp_path):
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "qwen_doctor", "serve", "--listen", f"127.0.0.1:{port}", "--server", "sglang"], capture_output=True, text=True, timeout=WAIT * 2, env=_env(), cwd=tmp_path)
+        r = subprocess.run(
+            [sys.executable, "-m", "qwen_doctor", "serve", "--listen", f"127.0.0.1:{port}", "--server", "sglang"],
+            capture_output=True,
+            text=True,
+            timeout=WAIT * 2,
+            env=_env(),
+            cwd=tmp_path,
+        )
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == f"qwen-doctor: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--listen", "::1:9090"], "needs brackets"),
-    (["--listen", "127.0.0.1:9090", "--", "rm", "-rf", "/"], "not a known server launch command"),
-    (["--listen", "127.0.0.1:9090", "--select", "nope"], "--select 'nope' matches no check"),
-    (["--cache", "-1"], "--cache must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--listen", "::1:9090"], "needs brackets"),
+        (["--listen", "127.0.0.1:9090", "--", "rm", "-rf", "/"], "not a known server launch command"),
+        (["--listen", "127.0.0.1:9090", "--select", "nope"], "--select 'nope' matches no check"),
+        (["--cache", "-1"], "--cache must be >= 0"),
+    ],
+)
 def test_cli_serve_usage_errors(tmp_path, args, needle):
     r = subprocess.run([sys.executable, "-m", "qwen_doctor", "serve", *args], capture_output=True, text=True, timeout=WAIT * 2, env=_env(), cwd=tmp_path)
     assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -356,4 +379,3 @@ def test_cli_serve_usage_errors(tmp_path, args, needle):
 def test_serve_help_lists_the_endpoints(tmp_path):
     r = subprocess.run([sys.executable, "-m", "qwen_doctor", "serve", "--help"], capture_output=True, text=True, timeout=WAIT * 2, env=_env(), cwd=tmp_path)
     assert r.returncode == 0 and "/readyz" in r.stdout and "--listen" in r.stdout and "--cache" in r.stdout and "--server" in r.stdout
-

@@ -61,8 +61,7 @@ def test_real_dir_files_are_the_upstream_ones(real_tokenizer_dir):
     src = md.real_files_dir()
     for rel in md.REAL_FILES:
         assert _sha(real_tokenizer_dir / rel) == _sha(src / rel), rel
-    assert _sha(real_tokenizer_dir / "vocab.json") == \
-        "ca10d7e9fb3ed18575dd1e277a2579c16d108e32f27439684afa0e10b1440910"
+    assert _sha(real_tokenizer_dir / "vocab.json") == "ca10d7e9fb3ed18575dd1e277a2579c16d108e32f27439684afa0e10b1440910"
     tj = json.loads((real_tokenizer_dir / "tokenizer.json").read_text())
     assert tj["normalizer"] == {"type": "NFC"}
     assert [t["id"] for t in tj["added_tokens"]] == list(range(151643, 151669))
@@ -85,7 +84,7 @@ def test_tiny_safetensors_header_by_hand(tmp_path, prefix):
     p = d / "model.safetensors"
     raw = p.read_bytes()
     n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     assert header.pop("__metadata__") == {"format": "pt"}
     cfg = json.loads((d / "config.json").read_text())
     want = md.qwen3_weight_shapes(cfg, prefix)
@@ -231,8 +230,7 @@ def test_embed_server_embeddings(vllm_embed_server, tiny_model_dir):
     from tokenizers import Tokenizer
 
     srv = vllm_embed_server
-    r = httpx.post(srv.url + "/v1/embeddings", timeout=60,
-                   json={"model": "tiny-qwen3", "input": ["hello world", "second"]})
+    r = httpx.post(srv.url + "/v1/embeddings", timeout=60, json={"model": "tiny-qwen3", "input": ["hello world", "second"]})
     assert r.status_code == 200, r.text
     body = r.json()
     assert [d["index"] for d in body["data"]] == [0, 1]
@@ -242,8 +240,7 @@ def test_embed_server_embeddings(vllm_embed_server, tiny_model_dir):
     # the server really runs these weights: same vector as a numpy forward pass, same token count
     ids = Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json")).encode("hello world").ids
     assert ids[-1] == 0
-    single = httpx.post(srv.url + "/v1/embeddings", timeout=60,
-                        json={"model": "tiny-qwen3", "input": "hello world"}).json()
+    single = httpx.post(srv.url + "/v1/embeddings", timeout=60, json={"model": "tiny-qwen3", "input": "hello world"}).json()
     assert single["usage"]["prompt_tokens"] == len(ids)
     ref = md.reference_embedding(tiny_model_dir, ids)
     assert float(np.dot(vecs[0], ref)) > 0.9999
@@ -251,13 +248,11 @@ def test_embed_server_embeddings(vllm_embed_server, tiny_model_dir):
 
 @pytest.mark.live_server
 def test_embed_server_over_length_is_400(vllm_embed_server):
-    r = httpx.post(vllm_embed_server.url + "/v1/embeddings", timeout=60,
-                   json={"model": "tiny-qwen3", "input": "hello " * 600})
+    r = httpx.post(vllm_embed_server.url + "/v1/embeddings", timeout=60, json={"model": "tiny-qwen3", "input": "hello " * 600})
     assert r.status_code == 400
     err = r.json()["error"]
     assert err["type"] == "BadRequestError" and err["code"] == 400 and err["param"] == "input_tokens"
-    assert err["message"].startswith("This model's maximum context length is 512 tokens. "
-                                     "However, your prompt contains at least 513 input tokens")
+    assert err["message"].startswith("This model's maximum context length is 512 tokens. However, your prompt contains at least 513 input tokens")
 
 
 @pytest.mark.live_server
@@ -270,8 +265,7 @@ def test_generate_server_has_no_embeddings_route(vllm_generate_server):
     # vLLM >= 0.20 does not register the route at all: FastAPI's bare 404, not an OpenAI error
     r = httpx.post(srv.url + "/v1/embeddings", timeout=30, json={"model": "tiny-qwen3", "input": "hello"})
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
-    r = httpx.post(srv.url + "/v1/completions", timeout=60,
-                   json={"model": "tiny-qwen3", "prompt": "hello", "max_tokens": 2, "temperature": 0})
+    r = httpx.post(srv.url + "/v1/completions", timeout=60, json={"model": "tiny-qwen3", "prompt": "hello", "max_tokens": 2, "temperature": 0})
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 2
 
 

@@ -29,11 +29,16 @@ def model_root(ctx):
     if ctx.model is not None and ctx.model.location.hub_id and ctx.model.directory is None:
         if os.environ.get("QWEN_DOCTOR_ALLOW_HUB") == "1":
             return Outcome.passed(f"hub id {path} allowed by QWEN_DOCTOR_ALLOW_HUB=1")
-        return Outcome.fail(f"{path} is a hub id: the model is downloaded at start-up instead of served from {root}", Fix(f"Download it once into {root}/ and serve that directory."))
+        return Outcome.fail(
+            f"{path} is a hub id: the model is downloaded at start-up instead of served from {root}",
+            Fix(f"Download it once into {root}/ and serve that directory."),
+        )
     norm = posixpath.normpath(os.path.expanduser(path))
     if norm == root or norm.startswith(root + "/"):
         return Outcome.passed(f"{path} is under {root}")
-    return Outcome.fail(f"{path} is outside {root}", Fix(f"Move the model under {root}/ and point the server there.", commands=(f"cp -r {path.rstrip('/')} {root}/",)))
+    return Outcome.fail(
+        f"{path} is outside {root}", Fix(f"Move the model under {root}/ and point the server there.", commands=(f"cp -r {path.rstrip('/')} {root}/",))
+    )
 
 
 def register(registry):

@@ -118,7 +118,7 @@ def as_int(v: Any, default: int | None = None) -> int | None:
         return int(v) if v.is_integer() else default
     if isinstance(v, str):
         s = v.strip()
-        if s[:1] in "+-" and s[1:].isdigit() or s.isdigit():
+        if s.isascii() and (s[:1] in "+-" and s[1:].isdigit() or s.isdigit()):
             try:
                 return int(s)
             except ValueError:

@@ -106,7 +106,9 @@ class Reply:
                 try:
                     self._json = json.loads(self.body.decode("utf-8"))
                 except (ValueError, UnicodeDecodeError) as exc:
-                    self._json_failure = ProbeFailure(Failure.INVALID_JSON, f"{self.method} {self.path}: body is not valid JSON ({one_line(str(exc), 120)}): {self.snippet(80)!r}")
+                    self._json_failure = ProbeFailure(
+                        Failure.INVALID_JSON, f"{self.method} {self.path}: body is not valid JSON ({one_line(str(exc), 120)}): {self.snippet(80)!r}"
+                    )
         return self._json
 
     @property
@@ -224,7 +226,9 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         last: Exception | None = None
         for _, addr in addrs:
             try:
-                stream = self._inner.connect_tcp(addr, port, timeout=_bound(timeout, httpcore.ConnectTimeout), local_address=local_address, socket_options=socket_options)
+                stream = self._inner.connect_tcp(
+                    addr, port, timeout=_bound(timeout, httpcore.ConnectTimeout), local_address=local_address, socket_options=socket_options
+                )
                 return _DeadlineStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
@@ -276,8 +280,10 @@ def classify(exc: BaseException, secrets: tuple[str, ...] = ()) -> ProbeFailure:
         return f(Failure.TOO_MANY_REDIRECTS)
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return f(Failure.INVALID_URL)
-    if "[dns]" in low or any(isinstance(e, (socket.gaierror, _DnsFailure)) for e in chain) or any(
-        s in low for s in ("name or service not known", "nodename nor servname", "temporary failure in name resolution", "no address associated")
+    if (
+        "[dns]" in low
+        or any(isinstance(e, (socket.gaierror, _DnsFailure)) for e in chain)
+        or any(s in low for s in ("name or service not known", "nodename nor servname", "temporary failure in name resolution", "no address associated"))
     ):
         return f(Failure.DNS, msg.replace("[DNS] ", ""))
     if any(isinstance(e, ssl.SSLError) for e in chain) or any(s in low for s in ("[ssl", "ssl:", "certificate verify failed", "tlsv1", "wrong version number")):
@@ -401,7 +407,7 @@ class ProbeClient:
                 reply.redirects = len(resp.history)
                 reply.headers = {k.lower(): v for k, v in resp.headers.items() if k.lower() in _KEEP_HEADERS}
                 declared = resp.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.max_body:
+                if declared and declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
                     raise _BodyTooLarge(f"{method} {path}: Content-Length {int(declared):,} bytes is over the {self.max_body:,}-byte limit")
                 buf = bytearray()
                 for chunk in resp.iter_bytes(65536):
@@ -414,7 +420,9 @@ class ProbeClient:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified Reply
             reply.failure = classify(exc, self._secrets)
             if reply.failure.kind in (Failure.READ_TIMEOUT, Failure.CONNECT_TIMEOUT):
-                phase = "no connection" if reply.failure.kind is Failure.CONNECT_TIMEOUT else ("no complete answer" if reply.status is not None else "no answer")
+                phase = (
+                    "no connection" if reply.failure.kind is Failure.CONNECT_TIMEOUT else ("no complete answer" if reply.status is not None else "no answer")
+                )
                 limit = self.connect_timeout if reply.failure.kind is Failure.CONNECT_TIMEOUT else read
                 reply.failure = ProbeFailure(reply.failure.kind, f"{phase} within {limit:g} s")
         finally:

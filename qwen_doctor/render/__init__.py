@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .. import __version__
 from ..results import Result, counts

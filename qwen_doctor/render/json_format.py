@@ -25,7 +25,11 @@ def report_dict(report: Report) -> dict:
         "started_at_unix": round(report.started_at, 3),
         "duration_ms": int(report.duration_s * 1000),
         "targets": [
-            {**t.to_dict(), "corrected_launch_command": report.corrected.get(t.label, (None,))[0], "corrected_by": list(report.corrected.get(t.label, (None, ()))[1])}
+            {
+                **t.to_dict(),
+                "corrected_launch_command": report.corrected.get(t.label, (None,))[0],
+                "corrected_by": list(report.corrected.get(t.label, (None, ()))[1]),
+            }
             for t in report.targets
         ],
         "results": [r.to_dict() for r in report.results],

@@ -86,11 +86,7 @@ def report_lines(report: Report) -> list[str]:
         "qwen_doctor_check_status",
         "gauge",
         "Status of each check on each target in the last run: 1 for its current status, 0 for the others.",
-        (
-            ({"id": r.id, "target": r.target, "category": r.category, "status": s}, 1 if r.status.value == s else 0)
-            for r in results
-            for s in STATUSES
-        ),
+        (({"id": r.id, "target": r.target, "category": r.category, "status": s}, 1 if r.status.value == s else 0) for r in results for s in STATUSES),
     )
     lines += family(
         "qwen_doctor_check_duration_seconds",

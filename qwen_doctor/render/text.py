@@ -63,7 +63,6 @@ def wrap_words(t: "Text", width: int) -> "list[Text]":
 
 def render_text(report: Report, options: RenderOptions) -> str:
     from rich.console import Console
-    from rich.markup import escape
     from rich.text import Text
 
     buf = io.StringIO()

@@ -70,9 +70,7 @@ REAL_EOS_ID = 151643  # <|endoftext|>, the token the post-processor appends (the
 REAL_TEST_IDS = [1944]  # "test"
 
 #: transformers' Qwen2 pre-tokenizer split (convert_slow_tokenizer.Qwen2Converter)
-QWEN2_SPLIT_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+QWEN2_SPLIT_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 LFS_SPEC = "https://git-lfs.github.com/spec/v1"
 
@@ -123,8 +121,7 @@ def real_files_dir() -> Path:
 def cache_dir() -> Path:
     """Where built artefacts are cached: ``$QWEN_DOCTOR_TESTKIT_CACHE`` or ``<repo>/.cache/testkit``."""
     env = os.environ.get("QWEN_DOCTOR_TESTKIT_CACHE")
-    for c in ([Path(env)] if env else []) + [REPO_ROOT / ".cache" / "testkit",
-                                             Path(tempfile.gettempdir()) / "qwen-doctor-testkit"]:
+    for c in ([Path(env)] if env else []) + [REPO_ROOT / ".cache" / "testkit", Path(tempfile.gettempdir()) / "qwen-doctor-testkit"]:
         try:
             c.mkdir(parents=True, exist_ok=True)
             if os.access(c, os.W_OK):
@@ -184,20 +181,29 @@ def _build_real_tokenizer_json(src: Path, with_eos_postprocessor: bool) -> str:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     vocab, merges = models.BPE.read_file(str(src / "vocab.json"), str(src / "merges.txt"))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, dropout=None, unk_token=None,
-                               continuing_subword_prefix="", end_of_word_suffix="",
-                               fuse_unk=False, byte_fallback=False))
+    tok = Tokenizer(
+        models.BPE(
+            vocab=vocab, merges=merges, dropout=None, unk_token=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False, byte_fallback=False
+        )
+    )
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     cfg = json.loads((src / "tokenizer_config.json").read_text(encoding="utf-8"))
     for id_str, spec in sorted(cfg["added_tokens_decoder"].items(), key=lambda kv: int(kv[0])):
-        at = AddedToken(spec["content"], single_word=spec.get("single_word", False),
-                        lstrip=spec.get("lstrip", False), rstrip=spec.get("rstrip", False),
-                        normalized=spec.get("normalized", False), special=spec.get("special", False))
+        at = AddedToken(
+            spec["content"],
+            single_word=spec.get("single_word", False),
+            lstrip=spec.get("lstrip", False),
+            rstrip=spec.get("rstrip", False),
+            normalized=spec.get("normalized", False),
+            special=spec.get("special", False),
+        )
         if spec.get("special", False):
             tok.add_special_tokens([at])
         else:
@@ -223,17 +229,16 @@ def real_tokenizer_json(*, with_eos_postprocessor: bool = True) -> Path:
     h = hashlib.sha256()
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
         h.update(name.encode() + b"\0" + _sha256_file(src / name).encode() + b"\0")
-    h.update(f"eos={with_eos_postprocessor};tokenizers={tokenizers.__version__};"
-             f"builder={BUILDER_VERSION}".encode())
+    h.update(f"eos={with_eos_postprocessor};tokenizers={tokenizers.__version__};builder={BUILDER_VERSION}".encode())
     cached = cache_dir() / f"qwen3-0.6b-tokenizer-{h.hexdigest()[:24]}.json"
     if not cached.is_file():
         _atomic_write_bytes(cached, _build_real_tokenizer_json(src, with_eos_postprocessor).encode("utf-8"))
     return cached
 
 
-def build_real_tokenizer_dir(out: os.PathLike | str, *, with_eos_postprocessor: bool = True,
-                             sentence_transformers_files: bool = True,
-                             name: str | None = None) -> Path:
+def build_real_tokenizer_dir(
+    out: os.PathLike | str, *, with_eos_postprocessor: bool = True, sentence_transformers_files: bool = True, name: str | None = None
+) -> Path:
     """Write the real Qwen3-Embedding-0.6B files (no weights) into ``out`` (or ``out/name``).
 
     ``with_eos_postprocessor=False`` gives a tokenizer.json that appends nothing (a stale
@@ -254,8 +259,7 @@ def build_real_tokenizer_dir(out: os.PathLike | str, *, with_eos_postprocessor: 
 
 def build_stale_tokenizer_dir(out: os.PathLike | str, *, name: str | None = None) -> Path:
     """The real 0.6B files as an early snapshot had them: no eos post-processor, no ST files."""
-    return build_real_tokenizer_dir(out, with_eos_postprocessor=False,
-                                    sentence_transformers_files=False, name=name)
+    return build_real_tokenizer_dir(out, with_eos_postprocessor=False, sentence_transformers_files=False, name=name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,12 +279,40 @@ def _tiny_corpus() -> list[str]:
         "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.",
     ] * 50
     rng = random.Random(1234)
-    syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "zu", "an", "el", "or", "is",
-                 "um", "th", "ch", "st", "qu", "br", "gr", "pl", "ex", "in", "on", "er", "ed", "ing",
-                 "ion", "ly"]
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ne",
+        "su",
+        "ta",
+        "ri",
+        "po",
+        "ve",
+        "zu",
+        "an",
+        "el",
+        "or",
+        "is",
+        "um",
+        "th",
+        "ch",
+        "st",
+        "qu",
+        "br",
+        "gr",
+        "pl",
+        "ex",
+        "in",
+        "on",
+        "er",
+        "ed",
+        "ing",
+        "ion",
+        "ly",
+    ]
     for _ in range(400):
-        corpus.append(" ".join("".join(rng.choice(syllables) for _ in range(rng.randint(1, 4)))
-                               for _ in range(rng.randint(5, 15))))
+        corpus.append(" ".join("".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(5, 15))))
     return corpus
 
 
@@ -289,18 +321,20 @@ def _tiny_tokenizer(append_eos: bool):
 
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=TINY_VOCAB, min_frequency=1, special_tokens=list(TINY_SPECIALS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=TINY_VOCAB, min_frequency=1, special_tokens=list(TINY_SPECIALS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
     tok.train_from_iterator(_tiny_corpus(), trainer=trainer)
     if tok.get_vocab_size() != TINY_VOCAB:
         raise RuntimeError(f"tiny tokenizer has {tok.get_vocab_size()} tokens, expected {TINY_VOCAB}")
-    tok.post_processor = (_eos_template("<|endoftext|>", tok.token_to_id("<|endoftext|>")) if append_eos
-                          else processors.ByteLevel(trim_offsets=False))
+    tok.post_processor = _eos_template("<|endoftext|>", tok.token_to_id("<|endoftext|>")) if append_eos else processors.ByteLevel(trim_offsets=False)
     return tok
 
 
@@ -351,19 +385,21 @@ def qwen3_weight_shapes(cfg: dict, key_prefix: str = "") -> dict[str, tuple[int,
     shapes: dict[str, tuple[int, ...]] = {"embed_tokens.weight": (cfg["vocab_size"], h)}
     for i in range(cfg["num_hidden_layers"]):
         p = f"layers.{i}."
-        shapes.update({
-            p + "input_layernorm.weight": (h,),
-            p + "self_attn.q_proj.weight": (q, h),
-            p + "self_attn.k_proj.weight": (kv, h),
-            p + "self_attn.v_proj.weight": (kv, h),
-            p + "self_attn.o_proj.weight": (h, q),
-            p + "self_attn.q_norm.weight": (hd,),
-            p + "self_attn.k_norm.weight": (hd,),
-            p + "post_attention_layernorm.weight": (h,),
-            p + "mlp.gate_proj.weight": (inter, h),
-            p + "mlp.up_proj.weight": (inter, h),
-            p + "mlp.down_proj.weight": (h, inter),
-        })
+        shapes.update(
+            {
+                p + "input_layernorm.weight": (h,),
+                p + "self_attn.q_proj.weight": (q, h),
+                p + "self_attn.k_proj.weight": (kv, h),
+                p + "self_attn.v_proj.weight": (kv, h),
+                p + "self_attn.o_proj.weight": (h, q),
+                p + "self_attn.q_norm.weight": (hd,),
+                p + "self_attn.k_norm.weight": (hd,),
+                p + "post_attention_layernorm.weight": (h,),
+                p + "mlp.gate_proj.weight": (inter, h),
+                p + "mlp.up_proj.weight": (inter, h),
+                p + "mlp.down_proj.weight": (h, inter),
+            }
+        )
     shapes["norm.weight"] = (h,)
     if not cfg.get("tie_word_embeddings", False):
         shapes["lm_head.weight"] = (cfg["vocab_size"], h)
@@ -396,7 +432,7 @@ def reference_embedding(model_dir: os.PathLike | str, input_ids: Sequence[int]) 
     d = Path(model_dir)
     cfg = json.loads((d / "config.json").read_text(encoding="utf-8"))
     raw = load_file(str(d / "model.safetensors"))
-    w = {(k[len("model."):] if k.startswith("model.") else k): v.astype(np.float64) for k, v in raw.items()}
+    w = {(k[len("model.") :] if k.startswith("model.") else k): v.astype(np.float64) for k, v in raw.items()}
     eps, hd = cfg["rms_norm_eps"], cfg["head_dim"]
     n_h, n_kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     theta = float(cfg.get("rope_theta") or (cfg.get("rope_parameters") or {}).get("rope_theta", 1e6))
@@ -438,33 +474,43 @@ def reference_embedding(model_dir: os.PathLike | str, input_ids: Sequence[int]) 
 
 
 def _st_files(d: Path, hidden: int) -> None:
-    _write_json(d / "modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ])
-    _write_json(d / "1_Pooling" / "config.json", {
-        "word_embedding_dimension": hidden,
-        "pooling_mode_cls_token": False,
-        "pooling_mode_mean_tokens": False,
-        "pooling_mode_max_tokens": False,
-        "pooling_mode_mean_sqrt_len_tokens": False,
-        "pooling_mode_weightedmean_tokens": False,
-        "pooling_mode_lasttoken": True,
-        "include_prompt": True,
-    })
-    _write_json(d / "config_sentence_transformers.json", {
-        "prompts": {
-            "query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
-            "document": "",
+    _write_json(
+        d / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+    )
+    _write_json(
+        d / "1_Pooling" / "config.json",
+        {
+            "word_embedding_dimension": hidden,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": False,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": True,
+            "include_prompt": True,
         },
-        "default_prompt_name": None,
-        "similarity_fn_name": "cosine",
-    })
+    )
+    _write_json(
+        d / "config_sentence_transformers.json",
+        {
+            "prompts": {
+                "query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
+                "document": "",
+            },
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    )
 
 
-def build_tiny_model_dir(out: os.PathLike | str, *, append_eos: bool = True, name: str | None = None,
-                         key_prefix: str = "", variant: str | None = None, seed: int = 0) -> Path:
+def build_tiny_model_dir(
+    out: os.PathLike | str, *, append_eos: bool = True, name: str | None = None, key_prefix: str = "", variant: str | None = None, seed: int = 0
+) -> Path:
     """Write the tiny random Qwen3 into ``out`` (or ``out/name`` when ``name`` is given).
 
     * ``append_eos``: the tokenizer's post-processor appends ``<|endoftext|>`` (id 0), as
@@ -484,39 +530,42 @@ def build_tiny_model_dir(out: os.PathLike | str, *, append_eos: bool = True, nam
     tok.save(str(d / "tokenizer.json"))
     eos_id = tok.token_to_id("<|endoftext|>")
     added = {
-        str(tok.token_to_id(s)): {"content": s, "lstrip": False, "normalized": False, "rstrip": False,
-                                  "single_word": False, "special": True}
+        str(tok.token_to_id(s)): {"content": s, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
         for s in TINY_SPECIALS
     }
-    _write_json(d / "tokenizer_config.json", {
-        "add_bos_token": False,
-        "add_prefix_space": False,
-        "added_tokens_decoder": added,
-        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
-        "bos_token": None,
-        "chat_template": TINY_CHAT_TEMPLATE,
-        "clean_up_tokenization_spaces": False,
-        "eos_token": "<|im_end|>",
-        "errors": "replace",
-        "model_max_length": TINY_MAX_POS,
-        "pad_token": "<|endoftext|>",
-        "split_special_tokens": False,
-        "tokenizer_class": "Qwen2Tokenizer",
-        "unk_token": None,
-    })
-    _write_json(d / "special_tokens_map.json", {
-        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-    })
+    _write_json(
+        d / "tokenizer_config.json",
+        {
+            "add_bos_token": False,
+            "add_prefix_space": False,
+            "added_tokens_decoder": added,
+            "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+            "bos_token": None,
+            "chat_template": TINY_CHAT_TEMPLATE,
+            "clean_up_tokenization_spaces": False,
+            "eos_token": "<|im_end|>",
+            "errors": "replace",
+            "model_max_length": TINY_MAX_POS,
+            "pad_token": "<|endoftext|>",
+            "split_special_tokens": False,
+            "tokenizer_class": "Qwen2Tokenizer",
+            "unk_token": None,
+        },
+    )
+    _write_json(
+        d / "special_tokens_map.json",
+        {
+            "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+        },
+    )
     cfg = tiny_config(tok.get_vocab_size(), eos_id)
     _write_json(d / "config.json", cfg)
-    _write_json(d / "generation_config.json", {"bos_token_id": eos_id, "eos_token_id": eos_id,
-                                               "max_new_tokens": 64, "transformers_version": "4.51.3"})
+    _write_json(d / "generation_config.json", {"bos_token_id": eos_id, "eos_token_id": eos_id, "max_new_tokens": 64, "transformers_version": "4.51.3"})
     if not stale:
         _st_files(d, cfg["hidden_size"])
-    save_file(random_qwen3_weights(cfg, key_prefix=key_prefix, seed=seed), str(d / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(random_qwen3_weights(cfg, key_prefix=key_prefix, seed=seed), str(d / "model.safetensors"), metadata={"format": "pt"})
     if variant not in (None, "ok", "stale"):
         VARIANTS[variant](d)
     return d
@@ -559,7 +608,7 @@ def break_sharded_missing_shard(d: os.PathLike | str, *, n_shards: int = 2, miss
     total = 0
     for i in range(n_shards):
         shard = f"model-{i + 1:05d}-of-{n_shards:05d}.safetensors"
-        part = {k: tensors[k] for k in names[i * per:(i + 1) * per]}
+        part = {k: tensors[k] for k in names[i * per : (i + 1) * per]}
         save_file(part, str(d / shard), metadata={"format": "pt"})
         for k, v in part.items():
             weight_map[k] = shard
@@ -648,8 +697,7 @@ def break_stale(d: os.PathLike | str) -> Path:
     tj = d / "tokenizer.json"
     if tj.is_file():
         obj = json.loads(tj.read_text(encoding="utf-8"))
-        obj["post_processor"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
-                                 "use_regex": True}
+        obj["post_processor"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": True}
         tj.write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding="utf-8")
     return d
 
@@ -677,12 +725,11 @@ def build_all(out: os.PathLike | str, only: Iterable[str] | None = None) -> dict
         "real-0.6b": lambda: build_real_tokenizer_dir(out, name="real-0.6b"),
         "real-0.6b-stale": lambda: build_stale_tokenizer_dir(out, name="real-0.6b-stale"),
         "tiny-qwen3": lambda: build_tiny_model_dir(out, name="tiny-qwen3"),
-        "tiny-qwen3-model-prefix": lambda: build_tiny_model_dir(out, name="tiny-qwen3-model-prefix",
-                                                                key_prefix="model."),
+        "tiny-qwen3-model-prefix": lambda: build_tiny_model_dir(out, name="tiny-qwen3-model-prefix", key_prefix="model."),
         "tiny-qwen3-no-eos": lambda: build_tiny_model_dir(out, name="tiny-qwen3-no-eos", append_eos=False),
     }
     for v in VARIANTS:
-        jobs[f"tiny-qwen3-{v}"] = (lambda v=v: build_tiny_model_dir(out, name=f"tiny-qwen3-{v}", variant=v))
+        jobs[f"tiny-qwen3-{v}"] = lambda v=v: build_tiny_model_dir(out, name=f"tiny-qwen3-{v}", variant=v)
     wanted = list(only) if only else list(jobs)
     unknown = [w for w in wanted if w not in jobs]
     if unknown:
@@ -701,8 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     except SharedFilesMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps({"dirs": made, "seconds": round(time.monotonic() - t0, 2),
-                      "unreadable_simulated": can_simulate_unreadable()}, indent=2))
+    print(json.dumps({"dirs": made, "seconds": round(time.monotonic() - t0, 2), "unreadable_simulated": can_simulate_unreadable()}, indent=2))
     return 0
 
 

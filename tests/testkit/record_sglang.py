@@ -35,8 +35,16 @@ KEY = "sk-recorded-sglang-KEY-0123456789"
 LONG_WORDS = 3000  # "hello " x 3000: over the tiny model's 2048-token context, whatever the BPE merges
 
 
-def exchange(url: str, method: str, path: str, *, body: Any = None, content_type: str | None = "application/json",
-             headers: dict[str, str] | None = None, timeout: float = 120.0) -> dict:
+def exchange(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    content_type: str | None = "application/json",
+    headers: dict[str, str] | None = None,
+    timeout: float = 120.0,
+) -> dict:
     """One real request with http.client (full control of the headers); the exchange as a dict."""
     host, port = url.split("//", 1)[1].split(":")
     hdr = dict(headers or {})
@@ -148,8 +156,9 @@ def record(out: Path, modes: list[str], model_root: Path) -> dict:
     py = ss.sglang_python()
     if py is None:
         raise SystemExit(ss.missing_reason())
-    version_out = ss.subprocess.run([str(py), "-c", "import sglang; print(sglang.__version__)"], capture_output=True,
-                                    text=True, env=ss.server_env(py)).stdout.strip()
+    version_out = ss.subprocess.run(
+        [str(py), "-c", "import sglang; print(sglang.__version__)"], capture_output=True, text=True, env=ss.server_env(py)
+    ).stdout.strip()
     today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     summary: dict[str, Any] = {"version": version_out, "recorded_at": today, "modes": {}}
     for mode in modes:
@@ -165,15 +174,27 @@ def record(out: Path, modes: list[str], model_root: Path) -> dict:
             shutil.rmtree(d)
         d.mkdir(parents=True)
         launch = [a.replace(str(srv.python.parent.parent), "<VENV>") for a in srv.command]
-        meta = {"server": "sglang", "version": version_out, "recorded_at": today, "mode": mode,
-                "launch": launch, "env": {k: srv.env[k] for k in ("SGLANG_USE_CPU_ENGINE", "HF_HUB_OFFLINE")},
-                "model_path": srv.model_path, "served_model_name": srv.served_model_name,
-                "context_length": cfg.context_length or modeldirs.TINY_MAX_POS,
-                "recorded_by": "tests/testkit/record_sglang.py"}
+        meta = {
+            "server": "sglang",
+            "version": version_out,
+            "recorded_at": today,
+            "mode": mode,
+            "launch": launch,
+            "env": {k: srv.env[k] for k in ("SGLANG_USE_CPU_ENGINE", "HF_HUB_OFFLINE")},
+            "model_path": srv.model_path,
+            "served_model_name": srv.served_model_name,
+            "context_length": cfg.context_length or modeldirs.TINY_MAX_POS,
+            "recorded_by": "tests/testkit/record_sglang.py",
+        }
         for key, e in ex.items():
             (d / f"{key}.json").write_text(json.dumps({**meta, "name": key, **e}, indent=1, ensure_ascii=False) + "\n")
-        summary["modes"][mode] = {"files": len(ex), "start_s": srv.start_seconds, "rss_mb": rss, "stop_s": stop_s,
-                                  "statuses": {k: e["response"]["status"] for k, e in ex.items()}}
+        summary["modes"][mode] = {
+            "files": len(ex),
+            "start_s": srv.start_seconds,
+            "rss_mb": rss,
+            "stop_s": stop_s,
+            "statuses": {k: e["response"]["status"] for k, e in ex.items()},
+        }
     (out / "README.md").write_text(
         f"# Real SGLang {version_out} answers (recorded {today})\n\n"
         "Recorded by `tests/testkit/record_sglang.py` from an unmodified SGLang on CPU (`--device cpu "

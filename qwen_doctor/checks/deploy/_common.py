@@ -61,7 +61,7 @@ def resolve_port(d: "Deployment | None", port: Any) -> tuple[int | None, str]:
     if isinstance(port, bool):
         return None, str(port)
     n = as_int(port) if isinstance(port, (int, str)) else None
-    if n is not None and (isinstance(port, int) or port.strip().isdigit()):
+    if n is not None and (isinstance(port, int) or (port.strip().isascii() and port.strip().isdigit())):
         return n, str(port)
     if isinstance(port, str):
         named = named_ports(d)

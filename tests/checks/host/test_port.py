@@ -169,7 +169,9 @@ def test_one_socket_scan_per_run(hold, monkeypatch):
     host_checks.register(reg)
     targets = [
         build_target(split_command(f"sglang serve --model-path /m/Qwen3-Embedding-0.6B --is-embedding --port {busy}"), server_version="0.5.23", label="a"),
-        build_target(split_command(f"sglang serve --model-path /m/Qwen3-Embedding-0.6B --is-embedding --port {_free_port()}"), server_version="0.5.23", label="b"),
+        build_target(
+            split_command(f"sglang serve --model-path /m/Qwen3-Embedding-0.6B --is-embedding --port {_free_port()}"), server_version="0.5.23", label="b"
+        ),
     ]
     a, b = Runner(reg).run(targets)
     assert a.status is Status.FAIL and a.evidence["suggested_port"]
