@@ -328,7 +328,17 @@ def _build_targets(settings: "Settings") -> "tuple[list[Target], list[str]]":
                 raise UsageError(f"--from: no server launch command found in {', '.join(settings.from_file)}")
             return targets, notes
         if settings.url or settings.model_path or settings.host or settings.port:
-            return [build_target(None, **opts)], []
+            target = build_target(None, **opts)
+            if settings.url and not settings.model_path and not settings.offline:
+                # the server says where its model is: when that is readable here, the model checks run on it
+                from .probe.served_model import served_model_path
+
+                found = served_model_path(target.url or settings.url, api_key=settings.api_key, timeout=min(3.0, float(settings.timeout or 3.0)))
+                if found is not None:
+                    path, route = found
+                    target = build_target(None, **{**opts, "model_path": path})
+                    return [target], [f"model path {path} as the server reports it ({route}); the model and tokenizer checks read it here"]
+            return [target], []
         # 3. nothing given: the servers running on this host, else this host's readiness for the default deployment
         from .discover import discover_targets, readiness_target
 
@@ -604,15 +614,64 @@ def _registry_for(kw: dict[str, Any], command: str) -> "Registry":
 
 def _explain(kw: dict[str, Any]) -> None:
     import difflib
+    import json
 
-    check_id = kw["check_id"]
+    from . import claims as claims_mod
+
+    check_id = kw.get("check_id")
     registry = _registry_for(kw, "explain")
+    as_json = bool(kw.get("json"))
+
+    def tables_of(chk: Any) -> list[Any]:
+        out = []
+        for item in chk.claims:
+            try:
+                out.append(claims_mod.resolve(item, chk.claims))
+            except claims_mod.ClaimError as exc:
+                raise _die_usage(f"check {chk.id}: {exc}")
+        return out
+
+    if check_id is None:
+        if not kw.get("sources"):
+            raise _die_usage("give a check ID (e.g. qwen-doctor explain launch.embedding-mode), or --sources for every claim and its source")
+        used: dict[str, list[str]] = {}
+        tables: dict[str, Any] = dict(claims_mod.builtin_claims())
+        for chk in registry:
+            for t in tables_of(chk):
+                tables.setdefault(t.id, t)
+                used.setdefault(t.id, []).append(chk.id)
+        if as_json:
+            data = {"claims": [{**claims_mod.describe(t), "checks": used.get(cid, [])} for cid, t in sorted(tables.items())]}
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+            raise typer.Exit(0)
+        sys.stdout.write(f"{len(tables)} claims: what the checks say about servers, models, tokenizers, GPUs and drivers, where it holds, and its source\n")
+        for cid, t in sorted(tables.items()):
+            by = ", ".join(used.get(cid, [])) or "(no check declares it)"
+            sys.stdout.write("\n" + claims_mod.render(t, indent="") + f"\n  checks: {by}\n")
+        raise typer.Exit(0)
+
     chk = registry.get(check_id)
     if chk is None:
         near = difflib.get_close_matches(check_id, registry.ids(), n=3, cutoff=0.4)
         near += [i for i in registry.ids() if i.startswith(check_id) and i not in near][:3]
         hint = f"; did you mean {', '.join(near)}?" if near else "; run 'qwen-doctor checks' for the list"
         raise _die_usage(f"unknown check ID {check_id!r}{hint}")
+    tables = tables_of(chk)
+    if as_json:
+        data = {
+            "id": chk.id,
+            "title": chk.title,
+            "category": chk.category,
+            "severity": chk.severity.value,
+            "timeout": chk.timeout,
+            "plugin": chk.plugin,
+            "depends_on": list(chk.depends_on),
+            "uses": list(chk.uses),
+            "doc": chk.doc,
+            "claims": [claims_mod.describe(t) for t in tables],
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        raise typer.Exit(0)
     sys.stdout.write(
         f"{chk.id} — {chk.title}\ncategory: {chk.category}; default severity: {chk.severity.value}; timeout: {chk.timeout:g} s; plugin: {chk.plugin}\n"
     )
@@ -621,12 +680,17 @@ def _explain(kw: dict[str, Any]) -> None:
     if chk.uses:
         sys.stdout.write(f"uses: {', '.join(chk.uses)}\n")
     sys.stdout.write("\n" + (chk.doc or "(no documentation)") + "\n")
+    if tables:
+        sys.stdout.write("\nClaims it can make (each printed only for the releases it holds for), with sources:\n")
+        for t in tables:
+            sys.stdout.write(claims_mod.render(t) + "\n")
     raise typer.Exit(0)
 
 
 _settings_command(
     "explain",
-    "Print a check's documentation (What it checks / Why it matters / How to fix).",
+    "Print a check's documentation (What it checks / Why it matters / How to fix) and the claims it can make, each with "
+    "its source and release range; --sources lists every claim.",
     "explain",
     _explain,
     launch=False,
@@ -634,9 +698,16 @@ _settings_command(
         inspect.Parameter(
             "check_id",
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=typer.Argument(..., metavar="ID", help="A check ID, e.g. launch.embedding-mode."),
-            annotation=str,
+            default=typer.Argument(None, metavar="[ID]", help="A check ID, e.g. launch.embedding-mode (optional with --sources)."),
+            annotation=Optional[str],
         ),
+        inspect.Parameter(
+            "sources",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(False, "--sources", help="List every claim the checks can make, with its source and release range."),
+            annotation=bool,
+        ),
+        inspect.Parameter("json", inspect.Parameter.KEYWORD_ONLY, default=typer.Option(False, "--json", help="Print JSON."), annotation=bool),
     ),
 )
 

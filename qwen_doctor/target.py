@@ -92,6 +92,19 @@ class Deployment:
     readiness: bool = False
     user: str | None = None  # systemd User=
     workload: Mapping[str, Any] | None = None  # Kubernetes {"kind", "name", "container"}
+    # --- containers (issue 12): filled by the readers of docker/podman/nerdctl run, compose and Kubernetes ---
+    runtime: str | None = None  # docker | podman | nerdctl (a `run` command line)
+    image_tag: str | None = None  # the tag as written ("v0.11.0", "cpu-1.8", "latest"); None: no tag
+    image_version: str | None = None  # the server release the image tag names (None: unpinned or not a release tag)
+    gpu_image: bool | None = None  # the image needs an NVIDIA GPU (None: unknown image)
+    gpus_granted: str | None = None  # what gives the container GPUs: "--gpus all", "deploy.resources...", "nvidia.com/gpu: 1"; None: none
+    gpu_devices: tuple[str, ...] = ()  # the device ids/indices granted, when the grant names them
+    volumes: tuple[tuple[str, str], ...] = ()  # (host path, container path) of bind mounts and hostPath volumes
+    env_files: tuple[str, ...] = ()  # --env-file / env_file: noted, not read
+    shm_size: int | None = None  # bytes of /dev/shm (--shm-size, shm_size, an emptyDir medium: Memory sizeLimit)
+    ipc_host: bool = False  # --ipc=host / ipc: host / hostIPC: true
+    shm_memory_volume: bool = False  # Kubernetes: an emptyDir with medium: Memory mounted on /dev/shm
+    command_strings: tuple[str, ...] = ()  # Kubernetes command:/args: entries that contain spaces (not split by Kubernetes)
 
     @property
     def from_file(self) -> bool:
@@ -114,13 +127,15 @@ class Deployment:
         if unknown:
             raise TypeError(f"unknown deployment facts: {', '.join(sorted(unknown))}")
         data.setdefault("kind", "unknown")
-        for k in ("notes", "container_ports", "runtime_vars", "secret_env"):
+        for k in ("notes", "container_ports", "runtime_vars", "secret_env", "gpu_devices", "env_files", "command_strings"):
             if k in data:
                 data[k] = _frozen(list(data[k] or ()))
         if "ports" in data:
             data["ports"] = _typed(PortMapping, data["ports"])
         if "service_ports" in data:
             data["service_ports"] = _typed(ServicePort, data["service_ports"])
+        if "volumes" in data:
+            data["volumes"] = tuple((str(h), str(c)) for h, c in data["volumes"] or ())
         if data.get("image_entrypoint") is not None:
             data["image_entrypoint"] = tuple(data["image_entrypoint"])
         for k in ("probes", "process", "workload"):
