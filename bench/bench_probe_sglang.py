@@ -82,8 +82,7 @@ def one_run(url: str, model_path: str, requests: int, cwd: Path) -> dict:
     fd, timing = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_DOCTOR_")}
-    argv = [sys.executable, "-c", WRAPPER, timing, "check", "--url", url, "--model-path", model_path,
-            "--requests", str(requests), "--format", "json"]
+    argv = [sys.executable, "-c", WRAPPER, timing, "check", "--url", url, "--model-path", model_path, "--requests", str(requests), "--format", "json"]
     t0 = time.monotonic()
     r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
     wall = time.monotonic() - t0
@@ -123,11 +122,11 @@ def main() -> int:
     start_s = None
     tmp = Path(tempfile.mkdtemp(prefix="bench-probe-sglang-"))
     if not url:
-        from tests.testkit import modeldirs, sglang_server as ss
+        from tests.testkit import modeldirs
+        from tests.testkit import sglang_server as ss
 
         model_path = str(modeldirs.build_tiny_model_dir(tmp, name=ss.MODEL_DIR_NAME))
-        srv = ss.start_sglang_server(model_path, ss.SglangConfig(name="bench", served_model_name="qwen3-tiny-embed"),
-                                     log_path=tmp / "sglang.log")
+        srv = ss.start_sglang_server(model_path, ss.SglangConfig(name="bench", served_model_name="qwen3-tiny-embed"), log_path=tmp / "sglang.log")
         cleanup.append(srv.stop)
         url, start_s = srv.url, srv.start_seconds
         server = f"sglang {ss.SGLANG_VERSION} (real, CPU, tiny Qwen3, started in {start_s} s)"
@@ -162,8 +161,10 @@ def main() -> int:
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
     for r in runs:
-        print(f"process {r['process_wall_s']:.2f} s, main {r['main_wall_s']:.2f} s, in flight {r['in_flight_s']:.2f} s, "
-              f"{r['requests']} requests, ratio {r['ratio']} (process {r['process_ratio']}), rc {r['rc']}")
+        print(
+            f"process {r['process_wall_s']:.2f} s, main {r['main_wall_s']:.2f} s, in flight {r['in_flight_s']:.2f} s, "
+            f"{r['requests']} requests, ratio {r['ratio']} (process {r['process_ratio']}), rc {r['rc']}"
+        )
     return 0 if summary["within_target"] else 1
 
 

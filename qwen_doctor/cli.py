@@ -59,7 +59,9 @@ class UsageError(Exception):
 
 
 def _die_usage(msg: str) -> "typer.Exit":
-    sys.stderr.write(f"qwen-doctor: error: {msg}\n")
+    from .sanitize import printable
+
+    sys.stderr.write(f"qwen-doctor: error: {printable(msg)}\n")
     return typer.Exit(int(ExitCode.USAGE))
 
 
@@ -260,10 +262,15 @@ def _resolve(kw: dict[str, Any], command: str) -> "Settings":
     flags = {s.name: kw.get(s.name) for s in settings_for(command)}
     if "launch" in flags:
         flags["launch"] = tuple(kw["launch"]) if kw.get("launch") else None
+    from . import clock
+
     try:
-        return resolve(flags, config=kw.get("config"))
+        settings = resolve(flags, config=kw.get("config"))
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if command in ("check", "serve"):
+        clock.set_deadline(settings.deadline)  # counted from the start of the command (clock.start in main)
+    return settings
 
 
 def _from(settings: "Settings", name: str) -> str:
@@ -304,19 +311,32 @@ def _build_targets(settings: "Settings") -> "tuple[list[Target], list[str]]":
         problem = _url_problem(settings.url)
         if problem:
             raise UsageError(f"--url {settings.url}: {problem}{_from(settings, 'url')}")
+    if getattr(settings, "load", None) and not (settings.url or settings.launch):
+        raise UsageError(
+            f"--load {settings.load}{_from(settings, 'load')} needs an explicit target: --url URL or a launch command after --"
+            " (the load probe never sends load to servers it discovered or read from files)"
+        )
     if settings.samples and not os.path.isfile(settings.samples):
         what = "is a directory, not a file" if os.path.isdir(settings.samples) else "not a regular file" if os.path.exists(settings.samples) else "no such file"
         raise UsageError(f"--samples {settings.samples}: {what}{_from(settings, 'samples')}")
+    rp = settings.reference_python
+    if rp and not (os.path.isfile(os.path.expanduser(rp)) and os.access(os.path.expanduser(rp), os.X_OK)):
+        what = "no such file" if not os.path.exists(os.path.expanduser(rp)) else "not an executable file"
+        raise UsageError(f"--reference-python {rp}: {what} (give a Python interpreter with torch and transformers){_from(settings, 'reference_python')}")
     try:
         # 1. a launch command (after --) and/or explicit target options
         if settings.launch:
             return [build_target(list(settings.launch), **opts)], []
         # 2. deployment files
         if settings.from_file:
+            from . import clock
             from .deployfiles import read_deploy_file
 
             targets, notes, seen = [], [], set()
-            for f in settings.from_file:
+            for i, f in enumerate(settings.from_file):
+                if targets and clock.expired():
+                    notes.append(clock.not_done(f"reading --from {', '.join(settings.from_file[i:])}"))
+                    break
                 key = os.path.realpath(f)
                 if key in seen:
                     continue
@@ -362,8 +382,11 @@ def _run_options(settings: "Settings", progress: bool = False) -> "RunOptions":
         samples=settings.samples,
         as_user=settings.as_user,
         deep=bool(settings.deep),
+        reference_python=settings.reference_python,
         requests=settings.requests,
         concurrency=settings.concurrency,
+        load=getattr(settings, "load", None),
+        metrics_interval=settings.metrics_interval,
         probe_timeout=settings.timeout,
         offline=bool(settings.offline),
         progress=progress,
@@ -397,26 +420,36 @@ def _run_report(
     on_finish: Optional[Callable] = None,
 ) -> "Report":
     """One run of the selected checks on the targets, with plugin problems and --ignore applied."""
+    from . import clock
     from .render import Report
     from .runner import Runner, problem_results
     from .selection import apply_ignores
 
     t0 = time.monotonic()
     started_at = time.time()
-    runner = Runner(registry, options, select=selector.selects, deadline=deadline, on_start=on_start, on_finish=on_finish)
+    # one clock: the checks get what is left of --deadline after config loading, drop-ins and target building
+    runner = Runner(
+        registry, options, select=selector.selects, deadline=deadline, deadline_at=clock.deadline_at(), on_start=on_start, on_finish=on_finish
+    )
     results = runner.run(targets)
     results = problem_results(registry.problems, targets[0].label if targets else "") + results
     results = apply_ignores(results, selector)
     from .fixes import all_safe_fixes
 
     corrected = {}
+    by_label: dict[str, list] = {}
+    for r in results:  # once, not once per target: 10,000 targets stay linear
+        by_label.setdefault(r.target, []).append(r)
     for t in targets:
         try:
-            cmd, ids = all_safe_fixes(t, results, registry)
+            cmd, ids = all_safe_fixes(t, by_label.get(t.label, []), registry)
         except Exception:  # a convenience on top of the results: never break the report
             cmd, ids = None, ()
         if cmd:
             corrected[t.label] = (cmd, ids)
+    from .scope import scope_notes
+
+    notes = list(notes) + scope_notes(targets, results)
     return Report(tuple(targets), tuple(results), started_at=started_at, duration_s=time.monotonic() - t0, notes=tuple(notes), corrected=corrected)
 
 
@@ -529,6 +562,10 @@ def _serve(kw: dict[str, Any]) -> None:
     _warn_unmatched(selector, registry)
 
     def run_once() -> "Report":
+        from . import clock
+
+        clock.start()  # each run has its own --deadline
+        clock.set_deadline(settings.deadline)
         targets, notes = _build_targets(settings)
         return _run_report(registry, selector, targets, notes, options, settings.deadline)
 
@@ -796,6 +833,9 @@ def _click_exceptions() -> "tuple[tuple[type, ...], tuple[type, ...], tuple[type
 def main(argv: Optional[list[str]] = None) -> int:
     """Console entry point. Fast path for --version (no heavy imports); usage errors are one line (exit 2);
     internal errors exit 3."""
+    from . import clock
+
+    clock.start()  # --deadline counts from here: config loading, drop-ins, targets, checks and rendering
     _sane_streams()
     try:
         return _main(argv)
@@ -856,11 +896,15 @@ def _main(argv: Optional[list[str]] = None) -> int:
         rv = app(args=args, prog_name="qwen-doctor", standalone_mode=False)
     except usage_errors as exc:
         where = f" (see 'qwen-doctor {exc.ctx.info_name} --help')" if exc.ctx is not None and exc.ctx.parent is not None else " (see 'qwen-doctor --help')"
-        msg = " ".join(exc.format_message().split())
+        from .sanitize import printable
+
+        msg = printable(" ".join(exc.format_message().split()))
         sys.stderr.write(f"qwen-doctor: error: {msg}{where}\n")
         return int(ExitCode.USAGE)
     except click_errors as exc:
-        sys.stderr.write(f"qwen-doctor: error: {' '.join(exc.format_message().split())}\n")
+        from .sanitize import printable
+
+        sys.stderr.write(f"qwen-doctor: error: {printable(' '.join(exc.format_message().split()))}\n")
         return exc.exit_code if isinstance(exc.exit_code, int) else int(ExitCode.USAGE)
     except aborts:
         sys.stderr.write("qwen-doctor: interrupted\n")
@@ -879,7 +923,9 @@ def _main(argv: Optional[list[str]] = None) -> int:
     except OSError as exc:
         return _output_failed(exc)
     except Exception as exc:  # noqa: BLE001
-        sys.stderr.write(f"qwen-doctor: internal error: {type(exc).__name__}: {exc}\n")
+        from .sanitize import printable
+
+        sys.stderr.write(f"qwen-doctor: internal error: {type(exc).__name__}: {printable(exc)}\n")
         return int(ExitCode.INTERNAL)
     sys.stdout.flush()
     if _STDOUT_CLOSED[0]:

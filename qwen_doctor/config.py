@@ -34,6 +34,8 @@ PYPROJECT_TABLE = ("tool", "qwen-doctor")
 CHECK, SERVE, CONFIG, CHECKS, EXPLAIN = "check", "serve", "config", "checks", "explain"
 RUN = (CHECK, SERVE, CONFIG)  # the commands that run checks on targets (config shows them all)
 TRUE = {"1", "true", "yes", "on"}
+#: the largest --deadline / --cache accepted (a week): larger numbers overflow the C timeouts they reach
+MAX_SECONDS = 7 * 24 * 3600
 FALSE = {"0", "false", "no", "off"}
 
 
@@ -136,6 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("--deadline",),
         minimum=0,
         exclusive_min=True,
+        maximum=MAX_SECONDS,
         metavar="SECONDS",
     ),
     Setting("checks_dir", "paths", (), "Extra directory of drop-in checks (repeatable).", ("--checks-dir",), commands=(*RUN, CHECKS, EXPLAIN), metavar="DIR"),
@@ -144,13 +147,42 @@ SETTINGS: tuple[Setting, ...] = (
     # -- the live probe and model checks ------------------------------------------------------------------
     Setting("api_key", "str", None, "API key for the live probe (redacted in every output).", ("--api-key",), secret=True, metavar="KEY"),
     Setting("model_name", "str", None, "Model name clients send (compared with the served name).", ("--model-name",), metavar="NAME"),
-    Setting("expect_dim", "int", None, "Expected embedding dimension (else from the model variant).", ("--expect-dim",), minimum=1, metavar="N"),
-    Setting("requests", "int", 20, "Number of small requests for the latency probe.", ("--requests",), minimum=1, metavar="N"),
-    Setting("concurrency", "int", 1, "Concurrent requests in the latency probe.", ("--concurrency",), minimum=1, metavar="N"),
-    Setting("timeout", "float", 10.0, "Per-request read timeout of the live probe, seconds.", ("--timeout",), minimum=0, exclusive_min=True, metavar="SECONDS"),
+    Setting("expect_dim", "int", None, "Expected embedding dimension (else from the model variant).", ("--expect-dim",), minimum=1, maximum=65536, metavar="N"),
+    Setting("requests", "int", 20, "Number of small requests for the latency probe.", ("--requests",), minimum=1, maximum=1_000_000, metavar="N"),
+    Setting("concurrency", "int", 1, "Concurrent requests in the latency probe (and the highest step of --load).", ("--concurrency",), minimum=1, maximum=1024, metavar="N"),
+    Setting(
+        "load",
+        "int",
+        None,
+        "Opt-in bounded load probe: at most N requests, concurrency stepping 1, 2, 4, ... up to --concurrency; only to an explicit --url or launch command.",
+        ("--load",),
+        commands=(CHECK, CONFIG),
+        minimum=1,
+        maximum=10000,
+        metavar="N",
+    ),
+    Setting(
+        "metrics_interval",
+        "float",
+        1.5,
+        "Seconds between the two reads of the server's /metrics (rates, not lifetime totals).",
+        ("--metrics-interval",),
+        minimum=0.1,
+        maximum=30,
+        metavar="SECONDS",
+    ),
+    Setting("timeout", "float", 10.0, "Per-request read timeout of the live probe, seconds.", ("--timeout",), minimum=0, exclusive_min=True, maximum=86400, metavar="SECONDS"),
     Setting("as_user", "str", None, "User the server runs as (file permission checks).", ("--as-user",), metavar="USER"),
     Setting("samples", "path", None, "File of sample inputs (a text per line, or JSONL with a text field).", ("--samples",), metavar="FILE"),
-    Setting("deep", "bool", False, "Also run expensive checks (GPU trial allocation).", ("--deep",)),
+    Setting("deep", "bool", False, "Also run expensive checks (GPU trial allocation, numerical parity of models over 1.5 GB).", ("--deep",)),
+    Setting(
+        "reference_python",
+        "path",
+        None,
+        "Python with torch and transformers that computes probe.parity's reference vectors (else the server's own interpreter).",
+        ("--reference-python",),
+        metavar="PATH",
+    ),
     Setting("offline", "bool", False, "Never touch the network: live-probe checks are skipped.", ("--offline",)),
     # -- serve mode -------------------------------------------------------------------------------------
     Setting(
@@ -163,7 +195,7 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="HOST:PORT",
     ),
     Setting(
-        "cache", "float", 30.0, "serve: reuse a run's results for this many seconds.", ("--cache",), commands=(SERVE, CONFIG), minimum=0, metavar="SECONDS"
+        "cache", "float", 30.0, "serve: reuse a run's results for this many seconds.", ("--cache",), commands=(SERVE, CONFIG), minimum=0, maximum=MAX_SECONDS, metavar="SECONDS"
     ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -202,18 +234,25 @@ def _toml_loads(text: str) -> dict:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    from .readers import ReadError, read_text
+    from .sanitize import printable
+
+    shown = printable(str(path))
+    try:  # bounded: /dev/zero, a FIFO or a 15 GB file is refused, never read to the end
+        text = read_text(path, "config")
+    except ReadError as exc:
+        msg = str(exc)
+        if msg.endswith(": no such file"):
+            raise ConfigError(f"config file {shown} does not exist") from None
+        if "is a directory" in msg:
+            raise ConfigError(f"config file {shown} is a directory") from None
+        raise ConfigError(f"cannot read config file {printable(msg)}") from None
     try:
         return _toml_loads(text)
+    except RecursionError:
+        raise ConfigError(f"cannot parse config file {shown}: nested too deeply") from None
     except Exception as exc:  # tomllib.TOMLDecodeError
-        raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+        raise ConfigError(f"cannot parse config file {shown}: {printable(str(exc))}") from None
 
 
 def _pyproject_table(data: dict, path: Path) -> dict | None:
@@ -372,7 +411,10 @@ def _from_file(s: Setting, v: Any, where: str, base: Path) -> Any:
     if k == "float":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:  # an integer too large for a float
+            raise ConfigError(f"{where}: the number is out of range") from None
     if k == "bool":
         if not isinstance(v, bool):
             raise bad
@@ -407,10 +449,11 @@ def _validate(s: Setting, v: Any, source: str, where: str) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"{where} must be a finite number, not {v!r}")
         lo, hi = s.minimum, s.maximum
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:20] + "..." + f" ({len(repr(v))} digits)"
         if lo is not None and (v <= lo if s.exclusive_min else v < lo):
-            raise ConfigError(f"{where} must be {'>' if s.exclusive_min else '>='} {lo:g}, not {v!r}")
+            raise ConfigError(f"{where} must be {'>' if s.exclusive_min else '>='} {lo:.15g}, not {shown} (out of range)")
         if hi is not None and v > hi:
-            raise ConfigError(f"{where} must be <= {hi:g}, not {v!r}")
+            raise ConfigError(f"{where} must be <= {hi:.15g}, not {shown} (out of range)")
         return v
     if s.kind in ("list", "paths"):
         items: list[str] = []

@@ -10,6 +10,7 @@ from .results import Result
 from .target import Target
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .registry import Check
     from .relaunch import Relaunch
 
 
@@ -23,8 +24,11 @@ class RunOptions:
     samples: str | None = None  # --samples FILE
     as_user: str | None = None  # the user the server runs as (file permission checks)
     deep: bool = False  # allow expensive checks (GPU trial allocation)
+    reference_python: str | None = None  # --reference-python: the interpreter of probe.parity's reference process
     requests: int = 20  # latency probe request count
     concurrency: int = 1
+    load: int | None = None  # --load N: the opt-in bounded load probe's request cap (None: off)
+    metrics_interval: float = 1.5  # seconds between the two reads of the server's /metrics
     probe_timeout: float = 10.0  # per HTTP request read timeout (seconds)
     connect_timeout: float = 3.0
     offline: bool = False  # never touch the network (live probe -> SKIP)
@@ -42,11 +46,26 @@ class Context:
     for the model, by every target with the same model location); ``ctx.facts`` has the per-run services.
     """
 
-    def __init__(self, target: Target, options: RunOptions, deps: Mapping[str, Result], facts: FactsStore | None = None) -> None:
+    def __init__(
+        self, target: Target, options: RunOptions, deps: Mapping[str, Result], facts: FactsStore | None = None, check: "Check | None" = None
+    ) -> None:
         self.target = target
         self.options = options
         self._deps = dict(deps)
         self.facts = facts if facts is not None else FactsStore()
+        self.check = check  # the check being run (None outside the runner)
+
+    def claim(self, claim_id: str, *, server: ServerFacts | None = None, **values: Any) -> str | None:
+        """The statement of claim ``claim_id`` for this target's server release (or ``server``, e.g. one the probe
+        saw), its ``{fields}`` filled from ``values``; None when no row holds: a claim outside its range is never
+        printed. A check prints only the claims it declared (``@check(..., claims=(...))``)."""
+        from .claims import ClaimError, resolve, statement
+        from .claims import claim_id as _id
+
+        own: tuple[Any, ...] = self.check.claims if self.check is not None else ()
+        if self.check is not None and claim_id not in {_id(c) for c in own}:
+            raise ClaimError(f"check {self.check.id} prints claim {claim_id!r} but does not declare it in @check(claims=...)")
+        return statement(resolve(claim_id, own), self.server if server is None else server, **values)
 
     def result(self, check_id: str) -> Result | None:
         """The result of a check listed in requires/uses (None if it did not run)."""

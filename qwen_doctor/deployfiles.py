@@ -28,8 +28,23 @@ checks (every fact below is one of its fields):
                        variables, unset compose variables): options holding them are seen as written
 ``shell_script``       the ``sh -c`` script the server command was found in
 ``user``, ``workload`` systemd ``User=``; the Kubernetes workload (kind, name, container)
+``image_tag``,         the image's tag, the release it names (None: unpinned: the version is then the newest
+``image_version``,     known release, said in a note) and whether it needs an NVIDIA GPU
+``gpu_image``          (:mod:`qwen_doctor.images`, the one table of server images)
+``gpus_granted``,      what gives the container GPUs (compose ``gpus:`` / device reservations / ``runtime:
+``gpu_devices``        nvidia``; Kubernetes ``nvidia.com/gpu`` limits or requests), and the device ids named
+``volumes``            bind mounts / hostPath volumes (host, container): a model path under one is checked on
+                       the host (``Target.model_path`` is the host path; a note keeps the container's)
+``shm_size``,          compose ``shm_size``, ``ipc: host``; Kubernetes ``hostIPC``, an ``emptyDir`` with
+``ipc_host``,          ``medium: Memory`` on /dev/shm (and its ``sizeLimit``)
+``shm_memory_volume``
+``env_files``          compose ``env_file`` (noted, not read)
+``command_strings``    Kubernetes command/args entries holding several words (not split by Kubernetes)
 ``notes``              sentences about what could not be read (valueFrom env, EnvironmentFile, ...)
 =====================  =====================================================================
+
+``docker run`` / ``podman run`` / ``nerdctl run`` lines fill the same fields (kind ``docker-run``): see
+:mod:`qwen_doctor.containers`.
 
 A file that cannot be read or parsed raises :class:`DeployFileError` (a :class:`LaunchError`, hence a
 ``ValueError``) with a one-line message; the CLI turns it into exit 2. Containers that start something
@@ -48,12 +63,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .facts.server import as_int
+from .images import ImageFacts, bare_args_problem, entrypoint_problem, image_facts, newest_release, parse_size
 from .launch import LaunchCommand, LaunchError, split_launch
 from .readers import CAPS, ReadError, read_bytes, read_text
 from .target import Deployment, Target, build_target
 
-MAX_FILE_BYTES = CAPS["config"]
-MAX_DOCUMENTS = 1000
+MAX_FILE_BYTES = CAPS["manifest"]
+MAX_DOCUMENTS = 50_000
+#: YAML limits (alias bombs, deep nesting): the value tree as the doctor walks it, aliases expanded
+MAX_YAML_NODES = 1_000_000
+MAX_YAML_DEPTH = 64
+MAX_YAML_ALIASES = 100_000
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
 PROBE_KEYS = ("livenessProbe", "readinessProbe", "startupProbe")
@@ -80,33 +100,14 @@ def printable(text: str) -> str:
 def image_entrypoint(image: str | None) -> tuple[str | None, tuple[str, ...] | None, dict[str, str]]:
     """(server, ENTRYPOINT, ENV defaults) of a known server image; (None, None, {}) otherwise.
 
-    - ``vllm/vllm-openai``: ENTRYPOINT ``["vllm", "serve"]`` (vllm-project/vllm docker/Dockerfile, target
-      vllm-openai; older releases used ``python3 -m vllm.entrypoints.openai.api_server``, which takes the
-      same options).
-    - ``ghcr.io/huggingface/text-embeddings-inference``: ENTRYPOINT ``["text-embeddings-router"]``,
-      CMD ``["--json-output"]``, ``ENV PORT=80`` (TEI Dockerfile, Dockerfile-cuda).
-    - ``lmsysorg/sglang``: no server ENTRYPOINT: the command must start the server itself
-      (``python3 -m sglang.launch_server ...``), as sgl-project/sglang docker/compose.yaml does.
+    The one table of images is :mod:`qwen_doctor.images` (vllm/vllm-openai: ``python3 -m
+    vllm.entrypoints.openai.api_server`` before 0.12.0, ``vllm serve`` since, per its tag; TEI:
+    ``text-embeddings-router`` with ``ENV PORT=80``; lmsysorg/sglang: no server ENTRYPOINT).
     """
-    if not image or not isinstance(image, str):
+    facts = image_facts(image)
+    if facts is None:
         return None, None, {}
-    name = image.strip().lower()
-    name = name.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:  # a tag (not a registry port)
-        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
-    parts = name.split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost") and parts[0] != "docker.io":
-        registry, repo = parts[0], "/".join(parts[1:])
-    else:
-        registry, repo = "docker.io", "/".join(parts[1:] if parts[0] == "docker.io" else parts)
-    if repo.endswith("text-embeddings-inference") and (registry in ("ghcr.io", "docker.io") or "huggingface" in repo):
-        return "tei", ("text-embeddings-router",), {"PORT": "80"}
-    if repo in ("vllm/vllm-openai", "vllm/vllm-openai-rocm") or repo.endswith("/vllm-openai"):
-        return "vllm", ("vllm", "serve"), {}
-    if repo == "lmsysorg/sglang":
-        return "sglang", (), {}
-    return None, None, {}
+    return facts.server, facts.entrypoint, dict(facts.env)
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,6 +414,7 @@ class _Container:
         self.extra: dict[str, Any] = {"kind": kind, "file": file}  # Deployment fields (Deployment.from_mapping)
         self.notes: list[str] = []
         self.hint: str | None = None
+        self.facts: ImageFacts | None = None  # a known server image (qwen_doctor.images)
 
 
 def _target_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -463,6 +465,12 @@ def _build(c: _Container, opts: Mapping[str, Any], file_notes: list[str]) -> Tar
             kw["port_env"] = int(env["PORT"].strip())
         if "model_path" not in kw and env.get("MODEL_ID"):
             kw["model_env"] = env["MODEL_ID"]
+    f = c.facts
+    if f is not None and f.server == server and "server_version" not in kw:
+        # the image tag names the release (--server-version overrides); an unpinned tag names none
+        if f.version:
+            kw["server_version"] = f.version
+        kw["version_source"] = f.version_source
     extra = dict(c.extra)
     extra["notes"] = list(c.notes)
     source = c.kind
@@ -477,6 +485,14 @@ def _build(c: _Container, opts: Mapping[str, Any], file_notes: list[str]) -> Tar
             )
         if model_env is not None and not t.given("model_id"):
             t = replace(t, model_path=model_env)
+        if "model_path" not in kw:
+            n = len(c.notes)
+            mapped = _map_model(c, t.model_path)
+            if mapped is not None:
+                extra["notes"].extend(c.notes[n:])
+                t = replace(t, model_path=mapped)
+        if f is not None and f.server == t.server and t.version is not None and t.version.version is None:
+            extra["notes"].append(f.assumed_note(newest_release(t.server)) or "")
         t = replace(t, deployment=Deployment.from_mapping(extra))
     except DeployFileError:
         raise
@@ -488,14 +504,18 @@ def _build(c: _Container, opts: Mapping[str, Any], file_notes: list[str]) -> Tar
     return t
 
 
-def _unique(label: str, seen: set[str]) -> str:
+def _unique(label: str, seen: set[str], next_n: dict[str, int] | None = None) -> str:
+    """``label``, else ``label#2``, ``label#3``, ...: the first free one. ``next_n`` remembers where to look next
+    for each label, so that 10,000 containers with one name stay linear."""
     if label not in seen:
         seen.add(label)
         return label
-    n = 2
+    n = next_n.get(label, 2) if next_n is not None else 2
     while f"{label}#{n}" in seen:
         n += 1
     seen.add(f"{label}#{n}")
+    if next_n is not None:
+        next_n[label] = n + 1
     return f"{label}#{n}"
 
 
@@ -582,11 +602,61 @@ def _compose(doc: dict, shown: str, base_dir: Path, file_notes: list[str]) -> li
         gpu = _compose_gpus(svc)
         if gpu is not None:
             c.extra["gpus"] = gpu
+        _image_extra(c)
+        _compose_container(c, ip(svc), base_dir)
         if unresolved:
             c.extra.setdefault("runtime_vars", []).extend(sorted(unresolved))
             c.notes.append(f"variables {', '.join('${' + v + '}' for v in sorted(unresolved))} are not set here (nor in .env); the checks see them as written")
         out.append(c)
     return out
+
+
+def _compose_container(c: _Container, svc: dict, base_dir: Path) -> None:
+    """What a compose service says about its container: GPUs granted, bind mounts, shared memory, IPC, env files."""
+    ef = svc.get("env_file")
+    files = ef if isinstance(ef, list) else [ef] if ef is not None else []
+    c.extra["env_files"] = [_s(x.get("path")) if isinstance(x, dict) else _s(x) for x in files]
+    vols: list[tuple[str, str]] = []
+    for v in svc.get("volumes") or [] if isinstance(svc.get("volumes"), list) else []:
+        host = ctr = None
+        if isinstance(v, str):
+            parts = v.split(":")
+            if len(parts) >= 2:
+                host, ctr = parts[0], parts[1]
+        elif isinstance(v, dict) and v.get("type") == "bind":
+            host, ctr = _s(v.get("source")) or None, _s(v.get("target")) or None
+        if not host or not ctr or not ctr.startswith("/") or not host.startswith(("/", ".", "~")):
+            continue  # a named volume or a malformed entry: no host directory
+        if host.startswith("~"):
+            host = os.path.expanduser(host)
+        elif host.startswith("."):
+            host = os.path.normpath(str(base_dir / host))
+        vols.append((host, ctr))
+    c.extra["volumes"] = vols
+    c.extra["shm_size"] = parse_size(svc.get("shm_size"))
+    c.extra["ipc_host"] = svc.get("ipc") == "host"
+    granted, ids = None, []
+    gpus = svc.get("gpus")
+    if gpus == "all" or (isinstance(gpus, list) and gpus):
+        granted = f"gpus: {gpus if isinstance(gpus, str) else 'device requests'}"
+        if isinstance(gpus, list):
+            ids = [_s(i) for g in gpus if isinstance(g, dict) and isinstance(g.get("device_ids"), list) for i in g["device_ids"]]
+    dev = c.extra.get("gpus")
+    if granted is None and isinstance(dev, dict):
+        if dev.get("device_ids"):
+            ids = list(dev["device_ids"])
+            granted = f"deploy.resources.reservations.devices (device_ids {', '.join(ids)})"
+        elif _s(dev.get("count")) not in ("0", ""):
+            granted = f"deploy.resources.reservations.devices (count {dev.get('count')})"
+    nvd = c.env.get("NVIDIA_VISIBLE_DEVICES")
+    if granted is None and svc.get("runtime") == "nvidia":
+        if nvd is None and c.facts is not None and c.facts.gpu_image:
+            granted = "runtime: nvidia (the CUDA base image sets NVIDIA_VISIBLE_DEVICES=all)"
+        elif nvd and nvd.strip() not in ("none", "void"):
+            granted = f"runtime: nvidia with NVIDIA_VISIBLE_DEVICES={nvd}"
+            ids = [x for x in nvd.split(",") if x and x != "all"]
+    c.extra["gpus_granted"] = granted
+    c.extra["gpu_devices"] = ids
 
 
 def _compose_gpus(svc: dict) -> Any:
@@ -597,40 +667,50 @@ def _compose_gpus(svc: dict) -> Any:
     if not isinstance(devs, list):
         return None
     for d in devs:
-        if isinstance(d, dict) and ("gpu" in (d.get("capabilities") or []) or d.get("driver") == "nvidia"):
+        caps = d.get("capabilities") if isinstance(d, dict) and isinstance(d.get("capabilities"), list) else []
+        if isinstance(d, dict) and ("gpu" in caps or d.get("driver") == "nvidia"):
             if d.get("device_ids") is not None:
-                return {"device_ids": [_s(x) for x in d.get("device_ids") or []]}
+                return {"device_ids": [_s(x) for x in d["device_ids"]] if isinstance(d["device_ids"], list) else [_s(d["device_ids"])]}
             return {"count": _s(d.get("count", "all"))}
     return None
 
 
 def _entrypoint_problem(c: _Container, img_ep: Sequence[str], args: Sequence[str]) -> None:
     """The command repeats what the image's ENTRYPOINT already runs (``vllm serve serve ...``)."""
-    if not args:
-        return
-    ep = " ".join(img_ep)
-    first = os.path.basename(args[0])
-    repeated = None
-    if img_ep[:2] == ("vllm", "serve") and (first in ("serve", "vllm") or args[:2] == ["python3", "-m"] or first.startswith("python")):
-        repeated = " ".join(args[:2]) if first == "vllm" else args[0]
-    elif img_ep[:1] == ("text-embeddings-router",) and first == "text-embeddings-router":
-        repeated = args[0]
-    if repeated is not None:
-        c.extra["entrypoint_problem"] = (
-            f"the image {c.image} already has ENTRYPOINT [{', '.join(repr(x) for x in img_ep)}], and the command/args are appended to it, "
-            f"so the container runs `{ep} {' '.join(args[:3])} ...`: '{repeated}' is not an option, the server refuses the command line and the container exits"
-        )
-        c.extra["entrypoint_fix"] = f"Drop '{repeated}' from the start of the command/args (give only the options), or override the entrypoint."
+    found = entrypoint_problem(c.image or "", tuple(img_ep), list(args))
+    if found is not None:
+        c.extra["entrypoint_problem"], c.extra["entrypoint_fix"] = found
 
 
 def _bare_args_problem(c: _Container, args: Sequence[str]) -> None:
     """Options only, for an image whose ENTRYPOINT does not start the server (lmsysorg/sglang)."""
-    if args and args[0].startswith("-"):
-        c.extra["entrypoint_problem"] = (
-            f"the image {c.image} has no server ENTRYPOINT, so the command is run as a program: '{args[0]}' is not one, and the container exits"
-        )
-        c.extra["entrypoint_fix"] = "Start the command with the launcher: python3 -m sglang.launch_server (or sglang serve) followed by the options."
+    found = bare_args_problem(c.image or "", list(args))
+    if found is not None:
+        c.extra["entrypoint_problem"], c.extra["entrypoint_fix"] = found
         c.hint = "sglang"
+
+
+def _image_extra(c: _Container) -> None:
+    """The image's facts: its tag, the release it names, whether it needs a GPU."""
+    f = image_facts(c.image)
+    c.facts = f
+    if f is not None:
+        c.extra["image_tag"] = f.tag
+        c.extra["image_version"] = f.version
+        c.extra["gpu_image"] = f.gpu_image
+        c.notes.extend(f.notes)
+
+
+def _map_model(c: _Container, model: str | None) -> str | None:
+    """An absolute in-container model path under a bind mount / hostPath volume, as the host path (with a note)."""
+    from .containers import host_path
+
+    found = host_path(model or "", c.extra.get("volumes") or ())
+    if found is None:
+        return None
+    how = "hostPath volume" if c.kind == "kubernetes" else "bind mount"
+    c.notes.append(f"the model path {model} inside the container is {found[0]} on this host ({how} {found[1]}): the model checks read the host copy")
+    return found[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -694,6 +774,8 @@ def _k8s(doc: dict, shown: str, file_notes: list[str], services: list[dict]) -> 
         raise DeployFileError(f"{shown}:{kind}/{name}: spec.containers must be a list")
     out: list[_Container] = []
     host_net = pod.get("hostNetwork") is True
+    raw_volumes = pod.get("volumes") if isinstance(pod.get("volumes"), list) else []
+    pod_volumes = {v["name"]: v for v in raw_volumes if isinstance(v, dict) and isinstance(v.get("name"), str)}
     for i, ctr in enumerate(containers):
         if not isinstance(ctr, dict):
             raise DeployFileError(f"{shown}:{kind}/{name}: container {i + 1} must be a mapping")
@@ -765,11 +847,58 @@ def _k8s(doc: dict, shown: str, file_notes: list[str], services: list[dict]) -> 
             g = {k: _s(v) for k, v in res["limits"].items() if isinstance(k, str) and k.endswith("/gpu")}
             if g:
                 c.extra["gpus"] = g
+        _image_extra(c)
+        _k8s_container(c, ctr, pod, pod_volumes, cmd, args)
         if unresolved:
             c.extra.setdefault("runtime_vars", []).extend(sorted(unresolved))
             c.notes.append(f"$({'), $('.join(sorted(unresolved))}) refer to variables not defined in the container's env; the kubelet leaves them as written")
         out.append(c)
     return out
+
+
+_PROGRAMS = ("vllm", "sglang", "python", "python3", "text-embeddings-router", "sh", "bash")
+
+
+def _k8s_container(c: _Container, ctr: dict, pod: dict, pod_volumes: Mapping[Any, Any], cmd: list[str] | None, args: list[str] | None) -> None:
+    """What a Kubernetes container says: the nvidia.com/gpu limit, hostPath mounts, /dev/shm, hostIPC, and the
+    command/args entries that hold a whole command line in one string (Kubernetes does not split them)."""
+    res = ctr.get("resources") if isinstance(ctr.get("resources"), dict) else {}
+    granted = None
+    for part in ("limits", "requests"):
+        lim = res.get(part) if isinstance(res.get(part), dict) else {}
+        n = lim.get("nvidia.com/gpu")
+        if n is not None and as_int(_s(n), 0):
+            granted = f"resources.{part} nvidia.com/gpu: {_s(n)}"
+            break
+    c.extra["gpus_granted"] = granted
+    vols: list[tuple[str, str]] = []
+    mounts = ctr.get("volumeMounts") if isinstance(ctr.get("volumeMounts"), list) else []
+    for m in mounts:
+        if not isinstance(m, dict):
+            continue
+        vol = pod_volumes.get(m["name"]) if isinstance(m.get("name"), str) else None
+        path = _s(m.get("mountPath"))
+        if not isinstance(vol, dict) or not path.startswith("/"):
+            continue
+        hp = vol.get("hostPath")
+        ed = vol.get("emptyDir")
+        if isinstance(hp, dict) and _s(hp.get("path")).startswith("/"):
+            sub = _s(m.get("subPath")).strip("/")
+            vols.append((os.path.join(_s(hp.get("path")), sub) if sub else _s(hp.get("path")), path))
+        elif isinstance(ed, dict) and ed.get("medium") == "Memory" and path.rstrip("/") == "/dev/shm":
+            c.extra["shm_memory_volume"] = True
+            c.extra["shm_size"] = parse_size(ed.get("sizeLimit"), kubernetes=True)
+    c.extra["volumes"] = vols
+    c.extra["ipc_host"] = pod.get("hostIPC") is True
+    strings = []
+    shell = bool(cmd) and os.path.basename(cmd[0]) in SHELLS
+    for i, item in enumerate((cmd or []) + (args or [])):
+        words = item.split()
+        if len(words) < 2 or (shell and i > 0):
+            continue  # one word, or a script for `sh -c` (the shell splits it)
+        if (cmd and i == 0) or words[0].startswith("-") or os.path.basename(words[0]) in _PROGRAMS:
+            strings.append(item)
+    c.extra["command_strings"] = strings
 
 
 def _k8s_services(docs: Iterable[Any]) -> list[dict]:
@@ -922,7 +1051,7 @@ def _read(path: str | os.PathLike[str]) -> tuple[Path, str, str]:
     if st.st_size > MAX_FILE_BYTES:
         raise DeployFileError(f"--from {shown} is {st.st_size} bytes; the largest accepted is {MAX_FILE_BYTES} bytes")
     try:
-        data = read_bytes(p, "config")  # bounded; refuses FIFOs and devices (they would block or never end)
+        data = read_bytes(p, "manifest")  # bounded; refuses FIFOs and devices (they would block or never end)
     except ReadError as exc:
         raise DeployFileError(f"cannot read --from {printable(str(exc))}") from None
     try:
@@ -934,20 +1063,85 @@ def _read(path: str | os.PathLike[str]) -> tuple[Path, str, str]:
     return p, shown, text
 
 
+class _YamlLimit(Exception):
+    pass
+
+
+def _yaml_loader() -> Any:
+    """The safe loader: libyaml's when present (fast: 10,000 services in one file), else PyYAML's own. Either
+    builds an aliased value once and shares it; :func:`_bounded` measures what a walk over it would see."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _bounded(doc: Any, budget: list[int]) -> None:
+    """Raise _YamlLimit when ``doc``, with every alias expanded as a walk over it would see it, has more than
+    ``budget[0]`` nodes (what is left of MAX_YAML_NODES for the file) or is nested deeper than MAX_YAML_DEPTH, or is
+    recursive. Linear in the distinct nodes: the expanded size of a shared (aliased) node is computed once."""
+    sizes: dict[int, int] = {}
+    shared = [0]
+    on_path: set[int] = set()
+    # iterative post-order walk: (obj, depth, children-visited?)
+    stack: list[tuple[Any, int, bool]] = [(doc, 1, False)]
+    while stack:
+        obj, depth, expanded = stack.pop()
+        if not isinstance(obj, (dict, list)):
+            continue
+        key = id(obj)
+        if expanded:
+            on_path.discard(key)
+            kids = obj.values() if isinstance(obj, dict) else obj
+            total = 1 + sum(sizes.get(id(k), 1) for k in kids)
+            if total > budget[0]:
+                raise _YamlLimit(f"expands to more than {MAX_YAML_NODES} values with its aliases resolved (an alias bomb?)")
+            sizes[key] = total
+            continue
+        if key in sizes:  # an alias of a node already measured
+            shared[0] += 1
+            if shared[0] > MAX_YAML_ALIASES:
+                raise _YamlLimit(f"uses aliases more than {MAX_YAML_ALIASES} times")
+            continue
+        if key in on_path:
+            raise _YamlLimit("is nested too deeply: a recursive alias (a value that contains itself)")
+        if depth > MAX_YAML_DEPTH:
+            raise _YamlLimit(f"is nested more than {MAX_YAML_DEPTH} levels deep")
+        on_path.add(key)
+        stack.append((obj, depth, True))
+        kids = list(obj.values()) if isinstance(obj, dict) else obj
+        for k in kids:
+            stack.append((k, depth + 1, False))
+    budget[0] -= sizes.get(id(doc), 1)
+
+
 def _yaml_docs(text: str, shown: str) -> list[Any]:
+    """The documents of a YAML file, safely loaded (no tags that build objects) and bounded: at most
+    MAX_DOCUMENTS documents and MAX_YAML_NODES values with aliases expanded (a "billion laughs" alias bomb is a
+    one-line error, not gigabytes), nesting at most MAX_YAML_DEPTH deep, no recursive aliases."""
     import yaml
 
     try:
         docs = []
-        for doc in yaml.safe_load_all(text):
-            docs.append(doc)
-            if len(docs) > MAX_DOCUMENTS:
-                raise DeployFileError(f"{shown}: more than {MAX_DOCUMENTS} YAML documents")
+        budget = [MAX_YAML_NODES]
+        loader = _yaml_loader()(text)
+        try:
+            while loader.check_data():
+                doc = loader.get_data()
+                _bounded(doc, budget)
+                docs.append(doc)
+                if len(docs) > MAX_DOCUMENTS:
+                    raise DeployFileError(f"{shown}: more than {MAX_DOCUMENTS} YAML documents")
+        finally:
+            loader.dispose()
         return docs
+    except _YamlLimit as exc:
+        raise DeployFileError(f"{shown}: YAML {exc}; refused") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "nesting depth" in str(problem):  # libyaml's own limit
+            raise DeployFileError(f"{shown}: YAML nested too deeply{where}") from None
         hint = " (a Helm template? render it first: helm template ... > rendered.yaml)" if "{{" in text else ""
         raise DeployFileError(f"{shown} is not valid YAML: {problem}{where}{hint}") from None
     except RecursionError:
@@ -1001,10 +1195,16 @@ def read_deploy_file(path: str | os.PathLike[str], **target_opts: Any) -> tuple[
         raise
     except RecursionError:
         raise DeployFileError(f"{shown}: nested too deeply") from None
+    from . import clock
+
     targets: list[Target] = []
     seen: set[str] = set()
-    for c in containers:
-        c.label = _unique(c.label, seen)
+    next_n: dict[str, int] = {}
+    for i, c in enumerate(containers):
+        if targets and clock.expired():  # the run's one --deadline: say what was left out
+            file_notes.append(clock.not_done(f"{shown}: building targets for {len(containers) - i} of its {len(containers)} containers"))
+            break
+        c.label = _unique(c.label, seen, next_n)
         t = _build(c, target_opts, file_notes)
         if t is not None:
             targets.append(t)

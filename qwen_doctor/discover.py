@@ -78,17 +78,27 @@ def _container_client(launch: LaunchCommand) -> str | None:
     return None
 
 
+def _environ(proc: Any) -> dict[str, str]:
+    """A process's environment, read through the bounded reader (``/proc/PID/environ``, at most
+    readers.CAPS["proc"]); psutil elsewhere. Raises on a process this user may not read."""
+    from .readers import read_bytes
+
+    path = f"/proc/{proc.pid}/environ"
+    if not os.path.exists(f"/proc/{proc.pid}"):
+        return dict(proc.environ())
+    out: dict[str, str] = {}
+    for item in read_bytes(path, "proc").split(b"\0"):
+        k, sep, v = item.partition(b"=")
+        if sep and k:
+            out[os.fsdecode(k)] = os.fsdecode(v)
+    return out
+
+
 def _process_env(proc: Any) -> tuple[dict[str, str], bool]:
     """The server-relevant environment of a process, and whether it could be read at all."""
-    import psutil
-
     try:
-        env = proc.environ()
-    except (psutil.AccessDenied, PermissionError):
-        return {}, False
-    except psutil.Error:
-        return {}, False
-    except Exception:  # pragma: no cover - odd platforms
+        env = _environ(proc)
+    except Exception:  # psutil.AccessDenied, readers.ReadError (permission denied, over the cap), gone
         return {}, False
     return {k: v for k, v in env.items() if _ENV_KEEP.match(k) and not is_secret_env(k)}, True
 
@@ -96,7 +106,7 @@ def _process_env(proc: Any) -> tuple[dict[str, str], bool]:
 def _secret_names(proc: Any) -> list[str]:
     """Names (never values) of secret-looking variables in a process environment, e.g. VLLM_API_KEY."""
     try:
-        return sorted(k for k in proc.environ() if is_secret_env(k))
+        return sorted(k for k in _environ(proc) if is_secret_env(k))
     except Exception:
         return []
 

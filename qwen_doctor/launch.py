@@ -116,6 +116,8 @@ class LaunchCommand:
     server: str  # sglang | vllm | tei
     args: tuple[str, ...]
     parsed: ParsedArgs | None = None
+    container: Any = None  # a docker/podman/nerdctl run line: its qwen_doctor.containers.ContainerRun
+    outer: tuple[str, ...] = ()  # the run line up to the image: kept when the launcher is replaced
 
     @property
     def env_map(self) -> dict[str, str]:
@@ -124,7 +126,7 @@ class LaunchCommand:
     def display(self, args: Sequence[str] | None = None) -> str:
         """The whole command as one shell-quoted line, secrets redacted."""
         env = [f"{k}={v}" for k, v in self.env]
-        return shlex.join(redact_argv([*env, *self.prefix, *(self.args if args is None else args)]))
+        return shell_join(redact_argv([*env, *self.prefix, *(self.args if args is None else args)]))
 
     def edited(self, *, drop: Sequence[Occurrence] = (), set_options: Mapping[str, str | None] = (), replace_tokens: Mapping[int, Sequence[str]] = ()) -> str:
         """The corrected launch command: drop occurrences, replace tokens, set (or add) options.
@@ -158,6 +160,24 @@ class LaunchCommand:
                 continue
             out.append(tok)
         return self.display(out + appended)
+
+
+_TILDE_WORD = re.compile(r"~[\w./:@%+=,-]*")
+_SHELL_VAR = re.compile(r"\$\{?[A-Za-z_]")
+
+
+def shell_join(argv: Sequence[str]) -> str:
+    """shlex.join, except that a word starting with ``~`` stays unquoted and a word holding ``$VAR`` is double-quoted,
+    so the shell still expands them as in the command the user wrote (``-v ~/.cache/huggingface:/root/...``)."""
+    out = []
+    for tok in argv:
+        quoted = shlex.quote(tok)
+        if quoted != tok and _TILDE_WORD.fullmatch(tok):
+            quoted = tok
+        elif quoted != tok and _SHELL_VAR.search(tok) and not any(c in tok for c in '"\\`!') and "$(" not in tok:
+            quoted = f'"{tok}"'
+        out.append(quoted)
+    return " ".join(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,9 +248,21 @@ def split_command(text: str) -> list[str]:
     if cur:
         commands.append(cur)
     for cmd in commands:
-        if _find_launcher(cmd, 0) is not None:
+        if _find_launcher(cmd, 0) is not None or _container_run(cmd, 0):
             return cmd
     return plain
+
+
+_RUNTIMES = ("docker", "podman", "nerdctl")
+
+
+def _container_run(argv: Sequence[str], start: int) -> bool:
+    """Whether argv is a docker/podman/nerdctl run line (cheap test first: containers is imported only then)."""
+    if not any(os.path.basename(t) in _RUNTIMES for t in argv[start : start + 24]):
+        return False
+    from .containers import is_run_line
+
+    return is_run_line(argv, start)
 
 
 def split_launch(argv: Sequence[str], server_hint: str | None = None) -> LaunchCommand:
@@ -252,17 +284,23 @@ def split_launch(argv: Sequence[str], server_hint: str | None = None) -> LaunchC
             i += 1
             continue
         break
+    if any(os.path.basename(t) in _RUNTIMES for t in argv[i : i + 24]):
+        from .containers import launch_from_run, parse_run
+
+        run = parse_run(argv, i, dict(env))
+        if run is not None:
+            return launch_from_run(argv, env, run, server_hint, i)
     found = _find_launcher(argv, i)
     if found is None:
         if server_hint in SERVERS:
             # Bare server arguments (no launcher), e.g. a compose `command:` for an image whose entrypoint is the server.
             launcher = {"sglang": "python -m sglang.launch_server", "vllm": "vllm serve", "tei": "text-embeddings-router"}[server_hint]
             return LaunchCommand(tuple(argv), tuple(env), tuple(argv[:i]), launcher, server_hint, tuple(argv[i:]))
-        shown = shlex.join(redact_argv(argv))
+        shown = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group(0))[1:-1], shlex.join(redact_argv(argv)))
         if len(shown) > 80:
             shown = shown[:77] + "..."
         raise LaunchError(
-            f"not a known server launch command: {shown} (expected sglang serve, python -m sglang.launch_server, vllm serve, python -m vllm.entrypoints.openai.api_server or text-embeddings-router)"
+            f"not a known server launch command: {shown} (expected sglang serve, python -m sglang.launch_server, vllm serve, python -m vllm.entrypoints.openai.api_server, text-embeddings-router, or a docker/podman/nerdctl run line that starts one)"
         )
     start, end, server, launcher = found
     return LaunchCommand(tuple(argv), tuple(env), tuple(argv[i:end]), launcher, server, tuple(argv[end:]))
@@ -385,11 +423,12 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
         if issue is not None:
             issues.append(replace(issue, index=i))
         if spec is None:
-            # unknown/ambiguous: argparse lists it (and a following bare token) as unrecognized. Treat a following
-            # non-option token as its value for a clearer diagnosis, unless it can still be the positional model.
+            # unknown/ambiguous: argparse lists it as unrecognized. A following bare token is the option's value (never
+            # the model or a positional), unless the option is a switch in another release of this server, or the token
+            # names the model where no model is given otherwise (`vllm serve --embedding Qwen/Qwen3-Embedding-0.6B`).
             i += 1
             pos_open = _positional_for(launch, table) is not None and not positionals and (launch.server != "sglang" or i == 1)
-            if explicit is None and i < len(args) and not _looks_like_option(args[i]) and not pos_open:
+            if explicit is None and i < len(args) and not _looks_like_option(args[i]) and _unknown_takes(launch, table, issue, args, i, pos_open):
                 i += 1
             continue
         start = i
@@ -460,6 +499,45 @@ def parse_args(launch: LaunchCommand, table: FlagTable) -> LaunchCommand:
             issues.append(ParseIssue("extra-positional", tok, idx, f"unrecognized arguments: {tok}", True))
     parsed = ParsedArgs(table.server, table.version, MappingProxyType(values), tuple(occs), tuple(issues))
     return replace(launch, parsed=parsed)
+
+
+_MODEL_DESTS = ("model", "model_path", "model_id", "model_tag")
+
+
+def _unknown_takes(launch: LaunchCommand, table: FlagTable, issue: ParseIssue | None, args: Sequence[str], i: int, pos_open: bool) -> bool:
+    """Whether the bare token args[i] after an unknown (or ambiguous) option is that option's value."""
+    written = issue.written if issue is not None else ""
+    if issue is not None and issue.kind == "ambiguous" and issue.candidates:
+        specs = [table.lookup(c) for c in issue.candidates]
+        if all(sp is not None and sp.nargs == 0 for sp in specs):
+            return False
+        return True
+    nargs = _nargs_elsewhere(launch.server, written)
+    if nargs is not None:
+        return nargs != 0
+    if not pos_open:
+        return True
+    model_given = any((sp := table.lookup(tok.partition("=")[0])) is not None and sp.dest in _MODEL_DESTS for tok in args if tok.startswith("-"))
+    tok = args[i]
+    looks_like_model = "/" in tok or tok.startswith((".", "~"))
+    return model_given or not looks_like_model
+
+
+def _nargs_elsewhere(server: str, opt: str) -> int | str | None:
+    """nargs of ``opt`` in the newest release of ``server`` that has it (None: no known release has it)."""
+    if not opt.startswith("-"):
+        return None
+    from .flags import load_table, table_versions
+
+    try:
+        versions = table_versions(server)
+    except ValueError:
+        return None
+    for v in reversed(versions):
+        spec = load_table(server, v)[0].lookup(opt)
+        if spec is not None:
+            return spec.nargs
+    return None
 
 
 def _positional_for(launch: LaunchCommand, table: FlagTable) -> str | None:

@@ -5,7 +5,6 @@ Used by launch checks (context length, auto-detection, weight-prefix bug) and th
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -47,8 +46,11 @@ def local_dir(model: str | None) -> Path | None:
 
 
 def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    """A model directory's JSON file, bounded (readers.CAPS["json"]; FIFOs and devices refused). Raises OSError
+    (readers.ReadError) or ValueError."""
+    from .readers import loads_json, read_text
+
+    return loads_json(read_text(path, "json"))
 
 
 def read_config(model: str | None) -> dict | None:

@@ -7,18 +7,22 @@ A refused or oversized file is a :class:`ReadError` with a one-line message nami
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
+from .sanitize import printable
+
 KiB = 1024
 MiB = 1024 * KiB
 
 #: the most bytes read from each kind of file
 CAPS = {
-    "config": 4 * MiB,  # --config, .env, --from manifests
+    "config": 4 * MiB,  # --config, .env
+    "manifest": 16 * MiB,  # --from: compose files, Kubernetes manifests (a rendered chart can be large), systemd units
     "json": 16 * MiB,  # config.json, tokenizer_config.json, sentence-transformers files
     "tokenizer": 64 * MiB,  # tokenizer.json (the real Qwen3 one is 11 MB)
     "samples": 64 * MiB,
@@ -46,28 +50,42 @@ def _kind_of_mode(mode: int) -> str | None:
     return None
 
 
-def read_bytes(path: str | os.PathLike[str], kind: str = "json", *, follow_symlinks: bool = True, cap: int | None = None) -> bytes:
-    """The whole file, at most ``cap`` (default ``CAPS[kind]``) bytes. Raises :class:`ReadError`."""
-    limit = cap if cap is not None else CAPS[kind]
+def _open_fd(path: str | os.PathLike[str], kind: str, follow_symlinks: bool) -> tuple[int, os.stat_result, str]:
+    """(fd, fstat, printable name) of a regular file opened read-only and non-blocking. Raises :class:`ReadError`."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
-    name = os.fsdecode(path)
+    name = printable(os.fsdecode(path))
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise ReadError(f"{name}: no such file") from None
     except PermissionError:
         raise ReadError(f"{name}: permission denied") from None
+    except IsADirectoryError:
+        raise ReadError(f"{name}: is a directory, not a regular file (refused)") from None
     except OSError as exc:
         if not follow_symlinks and os.path.islink(path):
             raise ReadError(f"{name}: is a symbolic link (refused)") from None
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing only
+            raise ReadError(f"{name}: is a socket or a device without a reader, not a regular file (refused)") from None
         raise ReadError(f"{name}: cannot open: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         what = _kind_of_mode(st.st_mode)
         if what is not None:
             raise ReadError(f"{name}: is {what}, not a regular file (refused)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st, name
+
+
+def read_bytes(path: str | os.PathLike[str], kind: str = "json", *, follow_symlinks: bool = True, cap: int | None = None) -> bytes:
+    """The whole file, at most ``cap`` (default ``CAPS[kind]``) bytes. Raises :class:`ReadError`."""
+    limit = cap if cap is not None else CAPS[kind]
+    fd, st, name = _open_fd(path, kind, follow_symlinks)
+    try:
         if st.st_size > limit:
             raise ReadError(f"{name}: is {st.st_size} bytes, over the {limit}-byte limit for a {kind} file")
         chunks: list[bytes] = []
@@ -92,12 +110,64 @@ def read_bytes(path: str | os.PathLike[str], kind: str = "json", *, follow_symli
         os.close(fd)
 
 
+def read_head(path: str | os.PathLike[str], nbytes: int, *, offset: int = 0, follow_symlinks: bool = True) -> bytes:
+    """At most ``nbytes`` bytes from ``offset`` of a regular file (a prefix: an LFS pointer test, a safetensors
+    header, a --samples file that is truncated rather than refused). Raises :class:`ReadError`."""
+    fd, _st, name = _open_fd(path, "head", follow_symlinks)
+    try:
+        chunks: list[bytes] = []
+        total = 0
+        while total < nbytes:
+            chunk = os.pread(fd, min(1 * MiB, nbytes - total), offset + total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ReadError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def file_digest(path: str | os.PathLike[str], hasher: Any, kind: str = "tokenizer") -> None:
+    """Feed a regular file of at most ``CAPS[kind]`` bytes to ``hasher`` (``.update``) in chunks. Raises :class:`ReadError`."""
+    limit = CAPS[kind]
+    fd, st, name = _open_fd(path, kind, True)
+    try:
+        if st.st_size > limit:
+            raise ReadError(f"{name}: is {st.st_size} bytes, over the {limit}-byte limit for a {kind} file")
+        total = 0
+        while True:
+            chunk = os.read(fd, 1 * MiB)
+            if not chunk:
+                return
+            total += len(chunk)
+            if total > limit:
+                raise ReadError(f"{name}: is over the {limit}-byte limit for a {kind} file")
+            hasher.update(chunk)
+    except ReadError:
+        raise
+    except OSError as exc:
+        raise ReadError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` of untrusted text: nesting deeper than the interpreter allows is a ValueError, not a crash."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def read_text(path: str | os.PathLike[str], kind: str = "json", *, follow_symlinks: bool = True, cap: int | None = None) -> str:
     data = read_bytes(path, kind, follow_symlinks=follow_symlinks, cap=cap)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ReadError(f"{os.fsdecode(path)}: is not UTF-8 text (byte {exc.start})") from None
+        raise ReadError(f"{printable(os.fsdecode(path))}: is not UTF-8 text (byte {exc.start})") from None
 
 
 def read_json_file(p: Path, kind: str = "json") -> tuple[Any, str | None]:
@@ -124,9 +194,9 @@ def read_json_file(p: Path, kind: str = "json") -> tuple[Any, str | None]:
             return None, f"{p.name} is not readable by the doctor's user"
         if "not UTF-8" in msg:
             return None, f"{p.name} is not UTF-8 text{msg.split('text', 1)[1]}"
-        return None, msg.replace(os.fsdecode(p), p.name, 1)
+        return None, msg.replace(printable(os.fsdecode(p)), p.name, 1)
     try:
-        return json.loads(text), None
+        return loads_json(text), None
     except ValueError as exc:
         m = getattr(exc, "msg", str(exc))
         where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""

@@ -200,6 +200,10 @@ def _option_value(m: re.Match) -> str:
     return opt + sep + REDACTED
 
 
+#: a text with none of these (case-insensitive) holds no secret shape the patterns know (a cheap first look)
+_TRIGGERS = re.compile(r"(?i)--|://|authoriz|x-api-key|password|passwd|secret|token|key|credential|_dsn|hf_|sk-|gh[pousr]_")
+
+
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Redact known secret shapes and any literal secret values given."""
     if not text:
@@ -207,7 +211,10 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     for s in secrets:
         if s and len(s) >= 3:
             text = text.replace(s, REDACTED)
-    text = _OPTION_VALUE.sub(_option_value, text)
+    if not _TRIGGERS.search(text):
+        return text
+    if "--" in text:
+        text = _OPTION_VALUE.sub(_option_value, text)
     for pattern, repl in _TEXT_PATTERNS:
         text = pattern.sub(repl, text)
     return text

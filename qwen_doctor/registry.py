@@ -60,6 +60,7 @@ class Check:
     plugin: str = "builtin"
     source: str = ""  # module or file it came from
     reads: tuple[str, ...] = ()  # facts it reads (server, model, tokenizer, gpu, ...)
+    claims: tuple[Any, ...] = ()  # claim IDs or Behaviour tables it can print (qwen_doctor.claims)
 
     @property
     def doc(self) -> str:
@@ -134,6 +135,7 @@ class Registry:
                     plugin=self._current_plugin,
                     source=self._current_source or getattr(func, "__module__", ""),
                     reads=spec.reads,
+                    claims=spec.claims,
                 )
             )
 
@@ -251,7 +253,13 @@ class Registry:
         except OSError as exc:
             self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"cannot list directory: {exc}"))
             return
-        for path in files[:MAX_DROPINS]:
+        from . import clock
+
+        for i, path in enumerate(files[:MAX_DROPINS]):
+            if clock.expired():  # the run's --deadline: the report says which drop-ins were not imported
+                left = [p.name for p in files[i:MAX_DROPINS]]
+                self.problems.append(PluginProblem(f"checks.d:{d}", str(d), clock.not_done(f"importing {', '.join(left)}")))
+                break
             self.load_dropin(path)
         if len(files) > MAX_DROPINS:
             self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"only the first {MAX_DROPINS} of {len(files)} drop-ins were loaded"))
@@ -274,13 +282,18 @@ class Registry:
             return
         mod_name = "qwen_doctor_dropin_" + re.sub(r"\W", "_", f"{path.parent.name}_{path.stem}")
         sink = io.StringIO()
+        limit = clock_bound(DROPIN_IMPORT_TIMEOUT)
         try:
             code = compile(source, str(path), "exec")
             module = type(sys)(mod_name)
             module.__file__ = str(path)
             sys.modules[mod_name] = module
             with contextlib.redirect_stdout(sink):  # a drop-in's print never reaches the report on stdout
-                exec(code, module.__dict__)
+                finished = _call_with_timeout(lambda: exec(code, module.__dict__), limit)
+            if not finished:
+                sys.modules.pop(mod_name, None)
+                self.problems.append(PluginProblem(name, str(path), f"import did not finish within {limit:.3g} s (or the run's --deadline); not loaded"))
+                return
         except BaseException as exc:  # SyntaxError, SystemExit in a drop-in, ...
             sys.modules.pop(mod_name, None)
             if isinstance(exc, KeyboardInterrupt):
@@ -292,7 +305,13 @@ class Registry:
             self.problems.append(PluginProblem(name, str(path), "has no register(registry) function"))
             return
         with contextlib.redirect_stdout(sink):
-            self.load_plugin(name, register, str(path))
+            limit = clock_bound(DROPIN_IMPORT_TIMEOUT)
+
+            def bounded_register(reg: "Registry") -> None:
+                if not _call_with_timeout(lambda: register(reg), limit):
+                    raise TimeoutError(f"register() did not return within {limit:.3g} s (or the run's --deadline)")
+
+            self.load_plugin(name, bounded_register, str(path))
 
     def validate(self) -> None:
         """Drop checks whose dependencies form a cycle (they could never start), each as a PluginProblem."""
@@ -322,6 +341,38 @@ class Registry:
 
 
 MAX_DROPINS = 200
+#: the longest a drop-in's import or register() may take (a module-level loop must not hold the run)
+DROPIN_IMPORT_TIMEOUT = 10.0
+
+
+def clock_bound(timeout: float) -> float:
+    from . import clock
+
+    return max(0.001, clock.bound(timeout))
+
+
+def _call_with_timeout(fn: Callable[[], Any], timeout: float) -> bool:
+    """Run ``fn`` in a daemon thread; True when it returned in time (its exception, SystemExit included, is
+    re-raised here), False when it is still running (it is abandoned)."""
+    import threading
+
+    box: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            fn()
+            box.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box.append(exc)
+
+    th = threading.Thread(target=run, name="dropin-import", daemon=True)
+    th.start()
+    th.join(timeout)
+    if not box:
+        return False
+    if box[0] is not None:
+        raise box[0]
+    return True
 
 
 def untrusted_path(path: Path) -> str | None:

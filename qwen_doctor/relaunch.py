@@ -53,7 +53,9 @@ class Relaunch:
                 args = args[len(L.env) + len(L.prefix) :]
             else:
                 args = list(L.args)
-            return shlex.join(redact_argv([*(f"{k}={v}" for k, v in L.env), *launcher, *args]))
+            from .launch import shell_join
+
+            return shell_join(redact_argv([*(f"{k}={v}" for k, v in L.env), *L.outer, *launcher, *args]))  # outer: a run line
         try:
             return L.edited(drop=drop, set_options=set_options or {}, replace_tokens=replace_tokens or {})
         except Exception:  # noqa: BLE001 - a fix without a corrected command is still a fix

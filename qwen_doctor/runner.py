@@ -37,6 +37,7 @@ class _Job:
     started: float | None = None
     thread: threading.Thread | None = None
     queued: bool = False  # handed to consider() once
+    abandoned: bool = False  # timed out; its worker exits when (if ever) the check returns
     tindex: int = 0  # the target's position
 
 
@@ -103,6 +104,7 @@ class Runner:
         *,
         select: Callable[[Check], bool] | None = None,
         deadline: float | None = None,
+        deadline_at: float | None = None,
         max_workers: int = MAX_WORKERS,
         on_start: Callable[[Target, Check], None] | None = None,
         on_finish: Callable[[Result], None] | None = None,
@@ -110,7 +112,8 @@ class Runner:
         self.registry = registry
         self.options = options or RunOptions()
         self.select = select
-        self.deadline = deadline
+        self.deadline = deadline  # --deadline as given, for messages
+        self.deadline_at = deadline_at  # time.monotonic() it ends at (clock.deadline_at()); else now + deadline
         self.max_workers = max_workers
         self.on_start = on_start
         self.on_finish = on_finish
@@ -171,7 +174,9 @@ class Runner:
         done = threading.Condition(lock)
         finished: list[_Job] = []  # settled by a worker thread, to be propagated by the scheduler
         t0 = time.monotonic()
-        hard_deadline = t0 + self.deadline if self.deadline else None
+        hard_deadline = self.deadline_at if self.deadline_at is not None else (t0 + self.deadline if self.deadline else None)
+        self._hard_deadline = hard_deadline
+        facts.deadline_at = hard_deadline  # the live probe keeps its requests within it (probe/guard.py)
 
         def notify(result: Result) -> None:
             if self.on_finish:
@@ -182,7 +187,7 @@ class Runner:
 
         def execute(job: _Job) -> None:
             deps = {jobs[k].check.id: jobs[k].result for k in (*job.deps, *job.uses) if jobs[k].result is not None}
-            ctx = Context(job.target, self.options, deps, facts)
+            ctx = Context(job.target, self.options, deps, facts, check=job.check)
             start = time.monotonic()
             try:
                 outcome = job.check.func(ctx)
@@ -198,6 +203,29 @@ class Runner:
                 finished.append(job)
                 done.notify_all()
             notify(result)
+
+        import queue
+
+        work: queue.SimpleQueue = queue.SimpleQueue()
+        idle = [0]  # workers waiting for a job
+        workers: list[threading.Thread] = []
+
+        def worker() -> None:
+            while True:
+                job = work.get()
+                if job is None:
+                    return
+                job.thread = threading.current_thread()
+                execute(job)
+                with done:
+                    if job.abandoned:  # it timed out: a new worker took this one's place
+                        return
+                    idle[0] += 1
+
+        def spawn() -> None:
+            th = threading.Thread(target=worker, name=f"check-worker-{len(workers)}", daemon=True)
+            workers.append(th)
+            th.start()
 
         ready: list[tuple[int, _Job]] = []  # heap: to start, in registry order
         running: dict[int, _Job] = {}
@@ -249,26 +277,29 @@ class Runner:
                     settle.append(j)
                     propagate()
                 now = time.monotonic()
-                # start what is ready, up to max_workers at once
-                if ready:
-                    while ready and len(running) < self.max_workers:
-                        _, job = heapq.heappop(ready)
-                        job.started = now
-                        job.thread = threading.Thread(target=execute, args=(job,), name=f"check-{job.check.id}", daemon=True)
-                        running[job.index] = job
-                        heapq.heappush(timeouts, (now + job.check.timeout, job.index))
-                        if self.on_start:
-                            try:
-                                self.on_start(job.target, job.check)
-                            except Exception:
-                                pass
-                        job.thread.start()
+                # hand what is ready to the worker pool, up to max_workers at once (a worker per job in flight)
+                while ready and len(running) < self.max_workers:
+                    _, job = heapq.heappop(ready)
+                    job.started = now
+                    running[job.index] = job
+                    heapq.heappush(timeouts, (now + job.check.timeout, job.index))
+                    if self.on_start:
+                        try:
+                            self.on_start(job.target, job.check)
+                        except Exception:
+                            pass
+                    work.put(job)
+                    if idle[0] > 0:
+                        idle[0] -= 1
+                    else:
+                        spawn()
                 # timeouts
                 while timeouts and timeouts[0][0] <= now:
                     _, k = heapq.heappop(timeouts)
                     job = jobs[k]
                     if job.result is None and k in running:
                         running.pop(k)
+                        job.abandoned = True  # its worker is stuck in it: the pool grows by one in its place
                         job.result = _make_result(job, Outcome.error(f"timed out after {job.check.timeout:g} s"), now - (job.started or now), self.options)
                         notify(job.result)
                         settle.append(job)
@@ -276,7 +307,7 @@ class Runner:
                 if hard_deadline is not None and now > hard_deadline:
                     # checks that were running: ERROR; checks still waiting: SKIP naming what held them up
                     for job in jobs:
-                        if job.result is None and job.thread is not None:
+                        if job.result is None and job.started is not None:
                             elapsed = now - job.started if job.started else 0.0
                             job.result = _make_result(job, Outcome.error(f"not finished before the --deadline of {self.deadline:g} s"), elapsed, self.options)
                     for job in jobs:
@@ -294,6 +325,8 @@ class Runner:
                 if hard_deadline is not None:
                     waits.append(hard_deadline - now)
                 done.wait(timeout=max(0.005, min(waits, default=0.05)))
+        for _ in workers:
+            work.put(None)  # idle workers exit; a worker stuck in a timed-out check is a daemon and exits when it returns
         return [j.result for j in jobs if j.result is not None]
 
     def _applicability(self, job: _Job, facts: FactsStore) -> Outcome | None:
@@ -311,9 +344,10 @@ class Runner:
             else:  # a third-party applies() may hang: cut it off at the check's timeout
                 th = threading.Thread(target=call, name=f"applies-{job.check.id}", daemon=True)
                 th.start()
-                th.join(job.check.timeout)
+                hard = getattr(self, "_hard_deadline", None)
+                th.join(job.check.timeout if hard is None else max(0.0, min(job.check.timeout, hard - time.monotonic())))
             if not box:
-                job.applicable = Outcome.error(f"applicability test did not return within {job.check.timeout:g} s")
+                job.applicable = Outcome.error(f"applicability test did not return within {job.check.timeout:g} s (or before the --deadline)")
                 return job.applicable
             kind, applies = box[0]
             if kind == "err":

@@ -11,7 +11,6 @@ Sharded checkpoints name their shards in ``model.safetensors.index.json`` (``wei
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -112,9 +111,10 @@ class SafetensorsHeader:
 
 def lfs_pointer(path: str | os.PathLike[str]) -> LfsPointer | None:
     """The git-LFS pointer a file is, or None when it is a real file (small read; never the whole file)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(LFS_MAX_POINTER_BYTES + 1)
+    from .readers import read_head
+
+    try:  # a FIFO or a device named like a model file is refused here, never opened for a blocking read
+        head = read_head(path, LFS_MAX_POINTER_BYTES + 1)
     except OSError:
         return None
     if len(head) > LFS_MAX_POINTER_BYTES or not head.startswith(LFS_SPEC_LINE):
@@ -134,20 +134,21 @@ def _numel(shape: Iterable[int]) -> int:
 
 def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
     """Parse the header of one safetensors file. Raises HeaderError (or OSError when unreadable)."""
+    from .readers import loads_json, read_head
+
     p = Path(path)
     size = p.stat().st_size
-    with open(p, "rb") as fh:
-        raw = fh.read(8)
-        if len(raw) < 8:
-            raise HeaderError(f"{p.name} is {size} bytes long, shorter than the 8-byte header length")
-        n = int.from_bytes(raw, "little")
-        if n > MAX_HEADER_BYTES:
-            raise HeaderError(f"{p.name} declares a {n}-byte header (the limit is {MAX_HEADER_BYTES}): not a safetensors file or corrupt")
-        if 8 + n > size:
-            raise HeaderError(f"{p.name} declares a {n}-byte header but the file has only {size - 8} bytes after the length: truncated")
-        body = fh.read(n)
+    raw = read_head(p, 8)  # bounded reads of a regular file only (readers.py)
+    if len(raw) < 8:
+        raise HeaderError(f"{p.name} is {size} bytes long, shorter than the 8-byte header length")
+    n = int.from_bytes(raw, "little")
+    if n > MAX_HEADER_BYTES:
+        raise HeaderError(f"{p.name} declares a {n}-byte header (the limit is {MAX_HEADER_BYTES}): not a safetensors file or corrupt")
+    if 8 + n > size:
+        raise HeaderError(f"{p.name} declares a {n}-byte header but the file has only {size - 8} bytes after the length: truncated")
+    body = read_head(p, n, offset=8)
     try:
-        obj = json.loads(body.decode("utf-8"))
+        obj = loads_json(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise HeaderError(f"{p.name}: the header is not valid JSON ({exc})") from None
     if not isinstance(obj, dict):
@@ -211,10 +212,11 @@ class ShardIndex:
 
 def read_index(path: str | os.PathLike[str]) -> ShardIndex:
     """Parse model.safetensors.index.json. Raises HeaderError on a malformed index (OSError when unreadable)."""
+    from .readers import loads_json, read_text
+
     p = Path(path)
     try:
-        with open(p, encoding="utf-8") as fh:
-            obj = json.load(fh)
+        obj = loads_json(read_text(p, "json"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise HeaderError(f"{p.name} is not valid JSON ({exc})") from None
     wm = obj.get("weight_map") if isinstance(obj, dict) else None

@@ -12,11 +12,20 @@ Results are cached for ``--cache`` seconds. Runs are single-flight: however many
 one run is in progress at a time and every probe that arrives during it waits for it and shares its
 results. Stdlib only (http.server); the process stops cleanly on SIGTERM or SIGINT. Read-only, like the
 rest of the doctor: the service starts nothing and writes nothing.
+
+Bounded: at most :data:`MAX_CONNECTIONS` connections are served at once, each by a worker thread from a pool
+that grows on demand up to that size and is reused (no thread per connection); a connection over the cap is
+answered ``503 busy`` at once and closed. A client must send its request line and headers within
+:data:`HEAD_TIMEOUT` seconds in total (a slowloris client that trickles bytes, or one that connects and sends
+nothing, is cut off), and an answer is written within :data:`WRITE_TIMEOUT` seconds. Every connection is
+closed after one answer (HTTP/1.0), so nothing waits idle on a kept-alive connection.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import queue
 import signal
 import socket
 import socketserver
@@ -24,7 +33,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -34,6 +43,16 @@ from .results import Status, exit_code_for
 
 ENDPOINTS = ("/livez", "/readyz", "/metrics")
 TEXT = "text/plain; charset=utf-8"
+
+MAX_CONNECTIONS = 64  # served at once (one pooled worker thread each); beyond: 503 busy at once
+HEAD_TIMEOUT = 10.0  # seconds, in total, for the request line and headers to arrive
+WRITE_TIMEOUT = 10.0  # seconds, in total, to write one answer
+_BUSY_TEXT = b"busy: too many connections at once; retry\n"
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nCache-Control: no-store\r\n"
+    + f"Content-Length: {len(_BUSY_TEXT)}\r\nConnection: close\r\n\r\n".encode()
+    + _BUSY_TEXT
+)
 
 
 class ListenError(ValueError):
@@ -212,6 +231,10 @@ class DoctorService:
         own += family("qwen_doctor_serve_runs", "counter", "Runs done by this serve process.", [({}, runs)])
         own += family("qwen_doctor_serve_run_failures", "counter", "Runs of this serve process that could not be done.", [({}, failures)])
         own += family("qwen_doctor_serve_cache_seconds", "gauge", "How long a run's results are reused.", [({}, self.cache_s)])
+        if snap.report is not None:  # probe.metrics' readings and verdicts, for alerts
+            from .render.onduty import server_lines
+
+            own += server_lines(snap.report)
         return 200, CONTENT_TYPE, text + "\n".join(own) + "\n"
 
 
@@ -219,12 +242,36 @@ class DoctorService:
 # HTTP
 
 
+class _HeadReader(io.RawIOBase):
+    """The socket's read side under one overall deadline (the request head), not a per-recv timeout: a client
+    that trickles a byte at a time cannot keep a worker busy past it."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request was not received in time")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(b)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = f"qwen-doctor/{__version__}"
     sys_version = ""
-    timeout = 30  # seconds a client may take to send its request
 
     server: "DoctorHTTPServer"
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+        self.rfile = io.BufferedReader(_HeadReader(self.connection, time.monotonic() + self.server.head_timeout))
+        self.wfile = socketserver._SocketWriter(self.connection)  # type: ignore[attr-defined]  # unbuffered, as StreamRequestHandler
 
     def version_string(self) -> str:
         return self.server_version
@@ -263,6 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, ctype: str, text: str, body: bool, headers: dict | None = None) -> None:
         data = text.encode("utf-8", "replace")
         try:
+            self.connection.settimeout(self.server.write_timeout)  # sendall: a total limit (Python >= 3.5)
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
@@ -272,25 +320,97 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if body:
                 self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the prober gave up waiting
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # the prober gave up waiting, or does not read
+            self.close_connection = True
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
         if self.server.access_log:
             self.server.log(f"{self.address_string()} {format % args}")
 
 
-class DoctorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class DoctorHTTPServer(HTTPServer):
+    """An HTTP server with a bounded pool of worker threads and a cap on the connections served at once."""
+
     allow_reuse_address = True
     request_queue_size = 128  # a burst of probes must not overflow the listen backlog (socketserver's default is 5)
 
-    def __init__(self, host: str, port: int, service: DoctorService, *, log: Callable[[str], None] | None = None, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        service: DoctorService,
+        *,
+        log: Callable[[str], None] | None = None,
+        access_log: bool = False,
+        max_connections: int = MAX_CONNECTIONS,
+        head_timeout: float = HEAD_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+    ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.service = service
         self.log = log or (lambda msg: None)
         self.access_log = access_log
+        self.max_connections = max(1, int(max_connections))
+        self.head_timeout = float(head_timeout)
+        self.write_timeout = float(write_timeout)
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self.active = 0  # connections being served
+        self.refused = 0  # connections answered 503 busy (over the cap)
         super().__init__((host, port), _Handler)
+
+    # -- the pool: every connection served has a worker; workers are reused, never more than the cap -------
+    def process_request(self, request, client_address) -> None:
+        with self._lock:
+            if self.active >= self.max_connections:
+                self.refused += 1
+                full = True
+            else:
+                full = False
+                self.active += 1
+                if len(self._workers) < self.active:  # invariant: workers >= connections served
+                    th = threading.Thread(target=self._work, name=f"qwen-doctor-serve-{len(self._workers)}", daemon=True)
+                    self._workers.append(th)
+                    th.start()
+        if full:
+            self._busy(request)
+        else:
+            self._jobs.put((request, client_address))
+
+    def _work(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:  # noqa: BLE001 - one connection's problem, logged
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+                with self._lock:
+                    self.active -= 1
+
+    def _busy(self, request: socket.socket) -> None:
+        """Over the cap: answer 503 without waiting for anything (the accept loop must not block), then close."""
+        try:
+            request.setblocking(False)
+            request.send(_BUSY)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    @property
+    def threads(self) -> int:
+        """Worker threads started so far (at most max_connections)."""
+        return len(self._workers)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:  # idle workers exit; busy ones are daemon threads
+            self._jobs.put(None)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can hang for seconds
@@ -313,9 +433,12 @@ class DoctorHTTPServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
 
-def make_server(host: str, port: int, service: DoctorService, *, log: Callable[[str], None] | None = None, access_log: bool = False) -> DoctorHTTPServer:
-    """Bind the HTTP server (OSError when the address is in use or cannot be bound)."""
-    return DoctorHTTPServer(host, port, service, log=log, access_log=access_log)
+def make_server(
+    host: str, port: int, service: DoctorService, *, log: Callable[[str], None] | None = None, access_log: bool = False, **limits: float
+) -> DoctorHTTPServer:
+    """Bind the HTTP server (OSError when the address is in use or cannot be bound). ``limits``: max_connections,
+    head_timeout, write_timeout (defaults :data:`MAX_CONNECTIONS`, :data:`HEAD_TIMEOUT`, :data:`WRITE_TIMEOUT`)."""
+    return DoctorHTTPServer(host, port, service, log=log, access_log=access_log, **limits)  # type: ignore[arg-type]
 
 
 def serve_until_signal(server: DoctorHTTPServer, *, log: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> int:

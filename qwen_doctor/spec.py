@@ -61,6 +61,7 @@ class CheckSpec:
     uses: tuple[str, ...] = ()  # soft: wait for these and read their evidence when present
     reads: tuple[str, ...] = ()  # facts it reads
     timeout: float | None = None  # None: the built-in table, else the default
+    claims: tuple[Any, ...] = ()  # claim IDs (qwen_doctor.claims) or Behaviour tables: what it can say, with sources
 
     @property
     def category(self) -> str:
@@ -79,6 +80,11 @@ class CheckSpec:
             raise SpecError(f"check {self.id!r}: severity must be Status.FAIL or Status.WARN")
         if not callable(self.applies):
             raise SpecError(f"check {self.id!r}: applies must be callable")
+        from .versions import Behaviour
+
+        for c in self.claims:
+            if not (isinstance(c, Behaviour) or (isinstance(c, str) and ID_RE.match(c))):
+                raise SpecError(f"check {self.id!r}: a claim is a claim ID (e.g. 'sglang.context-length-over-model') or a Behaviour table, not {c!r}")
 
 
 def check(
@@ -91,9 +97,13 @@ def check(
     uses: Sequence[str] = (),
     reads: Sequence[str] = (),
     timeout: float | None = None,
+    claims: Sequence[Any] = (),
 ) -> Callable[[CheckFunc], CheckFunc]:
-    """Declare a check: attaches a frozen :class:`CheckSpec` to the function (no registration)."""
-    spec = CheckSpec(id, title, severity, applies, tuple(requires), tuple(uses), tuple(reads), timeout)
+    """Declare a check: attaches a frozen :class:`CheckSpec` to the function (no registration).
+
+    ``claims``: the claims (IDs in :mod:`qwen_doctor.claims`, or Behaviour tables) whose statements it can print
+    with ``ctx.claim(ID)``; ``qwen-doctor explain ID`` shows each with its source and release range."""
+    spec = CheckSpec(id, title, severity, applies, tuple(requires), tuple(uses), tuple(reads), timeout, tuple(claims))
     spec.validate()
 
     def deco(func: CheckFunc) -> CheckFunc:

@@ -30,7 +30,7 @@ def _frozen(x: Any) -> Any:
 
 
 #: deployment kinds read from a file (``--from``); a discovered ``process`` and the ``readiness`` target are not files
-FILE_KINDS = ("compose", "kubernetes", "systemd")
+FILE_KINDS = ("compose", "kubernetes", "systemd", "docker-run")  # docker-run: a docker/podman/nerdctl run line
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ class Deployment:
 
     @property
     def in_container(self) -> bool:
-        """Runs in a container from a compose file or a Kubernetes manifest (its ports are the container's)."""
-        return self.kind in ("compose", "kubernetes")
+        """Runs in a container from a compose file, a Kubernetes manifest or a run line (its ports are the container's)."""
+        return self.kind in ("compose", "kubernetes", "docker-run")
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> "Deployment":
@@ -267,15 +267,24 @@ def build_target(
     version: ServerVersion | None = None
     table: FlagTable | None = None
     note = ""
+    run = launch.container if launch is not None else None  # a docker/podman/nerdctl run line
+    if run is not None and run.facts is not None and run.facts.server == server and not server_version:
+        server_version, version_source = run.facts.version, run.facts.version_source  # the image tag names the release
     if server is not None:
-        version = resolve_server_version(server, server_version)
+        if version_source and not server_version:
+            # the version's source (an unpinned image) names no release: the host's installed one says nothing of it
+            version = ServerVersion(server, None, version_source)
+        else:
+            version = resolve_server_version(server, server_version)
         if version_source and server_version:
             version = ServerVersion(server, version.version, version_source)
         table, note = load_table(server, version.version)
     if launch is not None and table is not None:
         launch = parse_args(launch, table)
     merged_env = dict(env or {})
-    if launch is not None:
+    if run is not None:
+        merged_env.update(run.container_env(launch.env_map))  # the container's environment, not the docker client's
+    elif launch is not None:
         merged_env.update(launch.env_map)
 
     # model path: explicit option wins over the launch command (the user says what to examine)
@@ -309,7 +318,7 @@ def build_target(
     url_norm, url_note = normalize_base_url(eff_url) if eff_url else (None, None)
     if eff_port is not None and not (0 < eff_port < 65536):
         raise LaunchError(f"port {eff_port} is out of range (1-65535)")
-    return Target(
+    t = Target(
         label=label,
         server=server,
         version=version,
@@ -328,3 +337,8 @@ def build_target(
         deployment=Deployment.from_mapping(deployment) if isinstance(deployment, Mapping) else deployment,
         url_source=("url" if url else "process" if pid is not None else "launch" if launch is not None else "options") if eff_url else None,
     )
+    if run is not None:
+        from .containers import finish_target
+
+        t = finish_target(t, run, model_given=bool(model_path), url_given=bool(url), deployment_given=deployment is not None)
+    return t

@@ -209,8 +209,10 @@ def tokenizer_digest(directory: str | os.PathLike[str]) -> str | None:
     h = hashlib.sha256()
     d = Path(directory)
     names = list(_TOKENIZER_INPUTS)
+    from .readers import file_digest, loads_json, read_text
+
     try:
-        tc = json.loads((d / "tokenizer_config.json").read_text(encoding="utf-8")) if (d / "tokenizer_config.json").is_file() else {}
+        tc = loads_json(read_text(d / "tokenizer_config.json", "json")) if (d / "tokenizer_config.json").is_file() else {}
     except (OSError, ValueError):
         tc = {}
     if not isinstance(tc, dict) or not tc.get("tokenizer_class"):
@@ -224,9 +226,7 @@ def tokenizer_digest(directory: str | os.PathLike[str]) -> str | None:
             if not stat.S_ISREG(p.stat().st_mode):
                 return None
             h.update(f"{name}:".encode())
-            with open(p, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            file_digest(p, h, "tokenizer")  # bounded; a FIFO swapped in after the stat is refused, not read
             h.update(b"\0")
         except OSError:
             return None
@@ -310,13 +310,17 @@ def read_samples(path: str | os.PathLike[str], *, max_samples: int = MAX_SAMPLES
     """Parse a --samples file: one text per line, or JSONL objects with a text field (``text``; also
     ``input``/``content``/``query``/``document``/``passage``) and an optional kind (``type``/``kind``/``role``:
     query or document). JSONL is assumed when the first non-blank line is a JSON object. Raises SamplesError."""
+    from .readers import ReadError, read_head
+    from .sanitize import printable
+
     p = Path(path)
     try:
         st = p.stat()
         if not stat.S_ISREG(st.st_mode):
-            raise SamplesError(f"--samples {path}: not a regular file")
-        with open(p, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
+            raise SamplesError(f"--samples {printable(path)}: not a regular file")
+        raw = read_head(p, max_bytes + 1)  # FIFOs and devices refused; a larger file is truncated and says so
+    except ReadError as exc:
+        raise SamplesError(f"--samples {exc}") from None
     except FileNotFoundError:
         raise SamplesError(f"--samples {path}: no such file") from None
     except PermissionError:
@@ -485,9 +489,10 @@ def _token_text(value: Any) -> str | None:
 
 
 def _read_json_dict(path: str) -> dict[str, Any] | None:
+    from .readers import loads_json, read_text
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            obj = json.load(fh)
+        obj = loads_json(read_text(path, "tokenizer"))
     except (OSError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None

@@ -103,6 +103,9 @@ class Range:
 
 V = TypeVar("V")
 
+#: the server of a row that holds whatever the server and its release (facts about the GPU, driver, model, tokenizer)
+ANY_SERVER = "*"
+
 
 @dataclass(frozen=True)
 class Row(Generic[V]):
@@ -114,6 +117,8 @@ class Row(Generic[V]):
     source: str
 
     def holds(self, server: str | None, version: str | None) -> bool:
+        if self.server == ANY_SERVER:  # a server-independent fact (GPU, driver, model, tokenizer, library)
+            return True
         return server == self.server and version is not None and version in self.range
 
 
@@ -129,6 +134,8 @@ class Behaviour(Generic[V]):
         for r in self.rows:
             if not r.source.strip():
                 raise ValueError(f"behaviour {self.id}: a row for {r.server} {r.range} has no source")
+            if r.server == ANY_SERVER and r.range.spec.strip() not in ("", "*"):
+                raise ValueError(f"behaviour {self.id}: a row for every server ('*') holds for every release, not {r.range}")
 
     def row(self, server: str | None, version: str | None) -> Row[V] | None:
         for r in self.rows:

@@ -72,11 +72,11 @@ def _require_vllm() -> None:
         pytest.skip(msg)
 
 
-def _vllm_server(tmp_path_factory, model_dir: Path, mode: str):
+def _vllm_server(tmp_path_factory, model_dir: Path, mode: str, extra_args: tuple[str, ...] = ()):
     _require_vllm()
     log = tmp_path_factory.mktemp(f"vllm-{mode}") / "server.log"
     try:
-        srv = _vllm.start_vllm_server(model_dir, mode=mode, log_path=log)
+        srv = _vllm.start_vllm_server(model_dir, mode=mode, log_path=log, extra_args=extra_args)
     except _vllm.VllmServerError as e:
         pytest.fail(str(e), pytrace=False)
     try:
@@ -89,6 +89,13 @@ def _vllm_server(tmp_path_factory, model_dir: Path, mode: str):
 def vllm_embed_server(tmp_path_factory, tiny_model_dir):
     """Real vLLM (--runner pooling --convert embed) serving `tiny_model_dir` as "tiny-qwen3"."""
     yield from _vllm_server(tmp_path_factory, tiny_model_dir, "embed")
+
+
+@pytest.fixture(scope="session")
+def vllm_small_batch_server(tmp_path_factory, tiny_model_dir):
+    """Real vLLM embed server with --max-num-seqs 2: a batch that fills up, so a bounded load makes requests wait
+    (probe.metrics' backlog and queueing verdicts, probe.load's knee)."""
+    yield from _vllm_server(tmp_path_factory, tiny_model_dir, "embed", extra_args=("--max-num-seqs", "2"))
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +129,10 @@ SGLANG_CONFIGS = {
     "sglang_small_ctx": _sglang.SglangConfig(name="small-ctx", context_length=128, launcher="cli"),
     # --api-key
     "sglang_api_key": _sglang.SglangConfig(name="api-key", api_key=SGLANG_KEY),
+    # --enable-metrics and a batch of 2 requests: a bounded load makes requests wait (probe.metrics)
+    "sglang_metrics": _sglang.SglangConfig(
+        name="metrics", served_model_name="qwen3-tiny-embed", extra_args=("--enable-metrics", "--max-running-requests", "2")
+    ),
 }
 _SGLANG_FIXTURES = {**{n: n for n in SGLANG_CONFIGS}, **{f"{n}_server": n for n in SGLANG_CONFIGS}}
 _sglang_remaining: dict[str, int] = {}

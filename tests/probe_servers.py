@@ -30,7 +30,6 @@ import random
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -68,7 +67,7 @@ def load_exchange(path: Path) -> Exchange:
         k, _, v = lines[i].partition(":")
         headers[k.strip().lower()] = v.strip()
         i += 1
-    body = "\n".join(lines[i + 1:]).rstrip("\n")
+    body = "\n".join(lines[i + 1 :]).rstrip("\n")
     return Exchange(int(m.group(1)), m.group(2).strip(), headers, body.encode())
 
 
@@ -193,7 +192,7 @@ class LoopbackServer:
                 for i in range(len(body)):
                     if self._stop.wait(rep.trickle_s):
                         break
-                    h.wfile.write(body[i:i + 1])
+                    h.wfile.write(body[i : i + 1])
                     h.wfile.flush()
                 h.close_connection = True
             else:
@@ -351,8 +350,7 @@ def sglang_replay(cfg: SglangConfig) -> Route:
 
     def model_info() -> dict:
         body = json.loads(json.dumps(_real_body(mode, "model_info")))
-        body.update(model_path=cfg.model_path, tokenizer_path=cfg.model_path, served_model_name=cfg.served,
-                    is_generation=not cfg.is_embedding)
+        body.update(model_path=cfg.model_path, tokenizer_path=cfg.model_path, served_model_name=cfg.served, is_generation=not cfg.is_embedding)
         if cfg.matryoshka and isinstance(body.get("embedding"), dict):
             body["embedding"]["supports_dimensions"] = True
         return body
@@ -362,12 +360,30 @@ def sglang_replay(cfg: SglangConfig) -> Route:
         the recording has them (status "ready", version), this configuration's otherwise."""
         real_si = _real_body(mode, "server_info")
         kv = cfg.kv_tokens if cfg.kv_tokens is not None else 10 * cfg.context_length
-        keep = ("model_path", "tokenizer_path", "context_length", "is_embedding", "allow_auto_truncate", "max_total_tokens",
-                "served_model_name", "status", "version", "max_total_num_tokens", "max_req_input_len")
+        keep = (
+            "model_path",
+            "tokenizer_path",
+            "context_length",
+            "is_embedding",
+            "allow_auto_truncate",
+            "max_total_tokens",
+            "served_model_name",
+            "status",
+            "version",
+            "max_total_num_tokens",
+            "max_req_input_len",
+        )
         body = {k: real_si.get(k) for k in keep}
-        body.update(model_path=cfg.model_path, tokenizer_path=cfg.model_path, served_model_name=cfg.served,
-                    is_embedding=cfg.is_embedding, allow_auto_truncate=cfg.allow_auto_truncate, max_total_tokens=kv,
-                    max_total_num_tokens=kv, max_req_input_len=min(cfg.context_length - 1, kv - 1) - 5)
+        body.update(
+            model_path=cfg.model_path,
+            tokenizer_path=cfg.model_path,
+            served_model_name=cfg.served,
+            is_embedding=cfg.is_embedding,
+            allow_auto_truncate=cfg.allow_auto_truncate,
+            max_total_tokens=kv,
+            max_total_num_tokens=kv,
+            max_req_input_len=min(cfg.context_length - 1, kv - 1) - 5,
+        )
         return body
 
     def embeddings(body: dict) -> Reply:
@@ -416,7 +432,7 @@ def sglang_replay(cfg: SglangConfig) -> Route:
             if p == "/v1/models":
                 return Reply(200, {"object": "list", "data": [model_obj()]})
             if p.startswith("/v1/models/"):
-                name = p[len("/v1/models/"):]
+                name = p[len("/v1/models/") :]
                 if name == cfg.served.lstrip("/") or name == cfg.served:
                     return Reply(200, model_obj())
                 return error_unknown_model(name)
@@ -467,18 +483,36 @@ def tei_replay(cfg: TeiConfig) -> Route:
         if req.method == "GET" and p == "/health":
             return Reply(200, b"")
         if req.method == "GET" and p == "/info":
-            return Reply(200, {"model_id": cfg.model_id, "model_sha": None, "model_dtype": "float16", "served_model_name": cfg.model_id,
-                               "model_type": {"embedding": {"pooling": "last_token"}}, "max_concurrent_requests": 512,
-                               "max_input_length": cfg.max_input_length, "max_batch_tokens": 16384, "max_batch_requests": None,
-                               "max_client_batch_size": 32, "auto_truncate": cfg.auto_truncate, "tokenization_workers": 2,
-                               "version": cfg.version, "sha": None, "docker_label": None})
+            return Reply(
+                200,
+                {
+                    "model_id": cfg.model_id,
+                    "model_sha": None,
+                    "model_dtype": "float16",
+                    "served_model_name": cfg.model_id,
+                    "model_type": {"embedding": {"pooling": "last_token"}},
+                    "max_concurrent_requests": 512,
+                    "max_input_length": cfg.max_input_length,
+                    "max_batch_tokens": 16384,
+                    "max_batch_requests": None,
+                    "max_client_batch_size": 32,
+                    "auto_truncate": cfg.auto_truncate,
+                    "tokenization_workers": 2,
+                    "version": cfg.version,
+                    "sha": None,
+                    "docker_label": None,
+                },
+            )
         if req.method == "POST" and p in ("/v1/embeddings", "/embeddings"):
             if not req.is_json:  # axum's Json extractor rejection; not from the reference docs, never asserted
                 return Reply(415, "Expected request with `Content-Type: application/json`", {"content-type": "text/plain"})
             body = req.json() or {}
             n = n_words(body.get("input")) + 1
             if n > cfg.max_input_length and not cfg.auto_truncate:
-                return Reply(422, {"error": f"Input validation error: `inputs` must have less than {cfg.max_input_length} tokens. Given: {n}", "error_type": "validation"})
+                return Reply(
+                    422,
+                    {"error": f"Input validation error: `inputs` must have less than {cfg.max_input_length} tokens. Given: {n}", "error_type": "validation"},
+                )
             return Reply(200, embeddings_body(body.get("input"), int(body.get("dimensions") or cfg.dim), cfg.model_id))
         return Reply(404, b"")
 
@@ -497,7 +531,14 @@ def replay_server(dialect: str, **kw: Any) -> LoopbackServer:
 
 # -- hostile server -------------------------------------------------------------------------------------
 HOSTILE = ("slow-body", "huge-body", "huge-declared", "invalid-json", "nan", "redirect-loop", "500", "hang-long", "hang-all", "garbage", "zero-vector")
-ENGINE_500 = {"error": {"message": "EngineCore encountered an issue. See stack trace (above) for the root cause.", "type": "InternalServerError", "param": None, "code": 500}}
+ENGINE_500 = {
+    "error": {
+        "message": "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+        "type": "InternalServerError",
+        "param": None,
+        "code": 500,
+    }
+}
 
 
 def hostile_route(mode: str, *, dim: int = 64, max_model_len: int = 512) -> Route:
@@ -514,7 +555,9 @@ def hostile_route(mode: str, *, dim: int = 64, max_model_len: int = 512) -> Rout
         if p == "/v1/embeddings" and req.method == "POST":
             body = req.json() or {}
             if n_words(body.get("input")) + 1 > max_model_len:
-                return Reply(400, {"error": {"message": f"This model's maximum context length is {max_model_len} tokens.", "type": "BadRequestError", "code": 400}})
+                return Reply(
+                    400, {"error": {"message": f"This model's maximum context length is {max_model_len} tokens.", "type": "BadRequestError", "code": 400}}
+                )
             dims = body.get("dimensions")
             return Reply(200, embeddings_body(body.get("input"), int(dims or dim)))
         return Reply(404, {"detail": "Not Found"})

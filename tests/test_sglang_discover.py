@@ -27,8 +27,7 @@ PY = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python
 
 def zero_argument_check(cwd: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_DOCTOR_")}
-    r = subprocess.run([PY, "-m", "qwen_doctor", "check", "--format", "json"], capture_output=True, text=True,
-                       timeout=600, env=env, cwd=cwd)
+    r = subprocess.run([PY, "-m", "qwen_doctor", "check", "--format", "json"], capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
     assert r.returncode in (0, 1), f"rc={r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
     return json.loads(r.stdout)
 

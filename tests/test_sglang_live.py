@@ -31,8 +31,16 @@ PY = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python
 DOCTOR_TIMEOUT = 600
 # what the probe sends (qwen_doctor/checks/probe.py TEXT_A); the tests send the same text to the real server
 TEXT_A = "qwen-doctor live probe: the quick brown fox jumps over the lazy dog."
-PROBE_IDS = ("probe.reachable", "probe.identity", "probe.health", "probe.embeddings", "probe.dimensions",
-             "probe.content-type", "probe.latency", "probe.long-input")
+PROBE_IDS = (
+    "probe.reachable",
+    "probe.identity",
+    "probe.health",
+    "probe.embeddings",
+    "probe.dimensions",
+    "probe.content-type",
+    "probe.latency",
+    "probe.long-input",
+)
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -65,8 +73,16 @@ def st(result: dict) -> str:
     return result["status"].lower()
 
 
-def real(srv: ss.SglangServer, method: str, path: str, body: Any = None, *, key: str | None = "auto",
-         content_type: str | None = "application/json", timeout: float = 120) -> tuple[int, dict, Any]:
+def real(
+    srv: ss.SglangServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    key: str | None = "auto",
+    content_type: str | None = "application/json",
+    timeout: float = 120,
+) -> tuple[int, dict, Any]:
     """One request to the real server: (status, headers, parsed JSON body or text)."""
     headers = {}
     if key == "auto":
@@ -136,8 +152,7 @@ def cwd(tmp_path) -> Path:
 # -- embedding mode: healthy -------------------------------------------------------------------------------
 def test_embedding_mode_every_probe_check_matches_the_real_server(sglang_embed_server, cwd):
     srv = sglang_embed_server
-    rc, rep = doctor("--url", srv.url, "--model-path", str(srv.model_dir), "--model-name", srv.served_model_name,
-                     "--requests", "5", cwd=cwd)
+    rc, rep = doctor("--url", srv.url, "--model-path", str(srv.model_dir), "--model-name", srv.served_model_name, "--requests", "5", cwd=cwd)
     res = by_id(rep)
     assert set(PROBE_IDS) <= set(res), sorted(res)
     # probe.reachable: GET / answers (whatever the status)
@@ -199,8 +214,7 @@ def test_a_client_sending_the_model_path_instead_of_the_served_name(sglang_embed
     srv = sglang_embed_server
     sent = srv.model_path
     status, _, body = real(srv, "POST", "/v1/embeddings", {"model": sent, "input": TEXT_A})
-    rc, rep = doctor("--url", srv.url, "--model-path", str(srv.model_dir), "--model-name", sent,
-                     "--select", "probe", "--requests", "2", cwd=cwd)
+    rc, rep = doctor("--url", srv.url, "--model-path", str(srv.model_dir), "--model-name", sent, "--select", "probe", "--requests", "2", cwd=cwd)
     res = by_id(rep)
     idn = res["probe.identity"]
     assert idn["evidence"]["served_names"] == [srv.served_model_name]
@@ -235,6 +249,11 @@ def test_generate_mode_the_real_400_and_the_launch_flag_live(sglang_generate_ser
     res = by_id(rep)
     idn, emb = res["probe.identity"], res["probe.embeddings"]
     assert st(idn) == "fail" and idn["evidence"]["is_generation"] is True and idn["evidence"]["missing_flag"] == "--is-embedding"
+    # the real generate-mode /get_model_info `embedding` object is all "none"/false (requires_embedding_flag too):
+    # the doctor must not claim otherwise
+    emb_info = info.get("embedding") or {}
+    assert emb_info.get("enabled") is False and emb_info.get("requires_embedding_flag") is False
+    assert "requires_embedding_flag=true" not in idn["summary"]
     assert st(emb) == "fail" and emb["evidence"]["http_status"] == 400
     assert emb["evidence"]["server_message"] == one_line(message(body), 240)
     assert one_line(message(body), 240) in emb["summary"]
@@ -319,10 +338,32 @@ def test_api_key_without_with_and_wrong(sglang_api_key_server, cwd):
     e_status, _, _ = real(srv, "POST", "/v1/embeddings", {"input": TEXT_A}, key=None)
     assert res["probe.embeddings"]["evidence"]["http_status"] == e_status == 401
     # with the key: everything passes, and the key is in no output
-    r = subprocess.run([PY, "-m", "qwen_doctor", "check", "--url", srv.url, "--model-path", str(srv.model_dir),
-                        "--api-key", SGLANG_KEY, "--select", "probe", "--requests", "2", "--format", "json", "-v"],
-                       capture_output=True, text=True, timeout=DOCTOR_TIMEOUT, cwd=cwd,
-                       env={k: v for k, v in os.environ.items() if not k.startswith("QWEN_DOCTOR_")})
+    r = subprocess.run(
+        [
+            PY,
+            "-m",
+            "qwen_doctor",
+            "check",
+            "--url",
+            srv.url,
+            "--model-path",
+            str(srv.model_dir),
+            "--api-key",
+            SGLANG_KEY,
+            "--select",
+            "probe",
+            "--requests",
+            "2",
+            "--format",
+            "json",
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DOCTOR_TIMEOUT,
+        cwd=cwd,
+        env={k: v for k, v in os.environ.items() if not k.startswith("QWEN_DOCTOR_")},
+    )
     assert SGLANG_KEY not in r.stdout + r.stderr
     res = by_id(json.loads(r.stdout))
     for cid in ("probe.identity", "probe.health", "probe.embeddings", "probe.content-type", "probe.latency", "probe.long-input"):

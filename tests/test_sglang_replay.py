@@ -48,8 +48,14 @@ def replay_for(rec: dict) -> ps.LoopbackServer:
     launch = rec["launch"]
     kv = int(launch[launch.index("--max-total-tokens") + 1])
     return ps.replay_server(
-        "sglang", is_embedding=rec["mode"] != "generate", model_path=rec["model_path"], served=rec["served_model_name"],
-        context_length=rec["context_length"], dim=64, kv_tokens=kv, api_key=RECORDED_KEY if rec["mode"] == "api-key" else None,
+        "sglang",
+        is_embedding=rec["mode"] != "generate",
+        model_path=rec["model_path"],
+        served=rec["served_model_name"],
+        context_length=rec["context_length"],
+        dim=64,
+        kv_tokens=kv,
+        api_key=RECORDED_KEY if rec["mode"] == "api-key" else None,
     )
 
 
@@ -92,8 +98,10 @@ def key_fields(body: Any, mode: str) -> Any:
             "embedding": {k: emb.get(k) for k in ("family", "task", "normalize", "requires_embedding_flag", "supports_dimensions", "enabled")},
         }
     if "internal_states" in body or "max_total_num_tokens" in body:  # /server_info: the keys the probe reads
-        return {k: body.get(k) for k in ("model_path", "context_length", "is_embedding", "allow_auto_truncate", "status", "version",
-                                         "max_total_num_tokens", "max_req_input_len")}
+        return {
+            k: body.get(k)
+            for k in ("model_path", "context_length", "is_embedding", "allow_auto_truncate", "status", "version", "max_total_num_tokens", "max_req_input_len")
+        }
     return body  # error bodies, {"detail": ...}, {"error": ...}: equal, message included
 
 

@@ -40,8 +40,9 @@ class Serve:
 
     def __init__(self, args: list[str], cwd: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_DOCTOR_")}
-        self.proc = subprocess.Popen([PY, "-m", "qwen_doctor", "serve", "--listen", "127.0.0.1:0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+        self.proc = subprocess.Popen(
+            [PY, "-m", "qwen_doctor", "serve", "--listen", "127.0.0.1:0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
+        )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + 60
@@ -69,8 +70,7 @@ def test_readyz_follows_the_real_sglang_server(sglang_embed, sglang_model_dir, t
     handle = sglang_embed
     handle.stop()  # not running: the doctor is pointed at its port first
     srv_url = handle.url
-    doc = Serve(["--url", srv_url, "--model-path", str(sglang_model_dir), "--select", "probe", "--requests", "2",
-                 "--cache", "0"], tmp_path)
+    doc = Serve(["--url", srv_url, "--model-path", str(sglang_model_dir), "--select", "probe", "--requests", "2", "--cache", "0"], tmp_path)
     try:
         code, body = get(doc.port, "/readyz")
         assert code == 503 and "probe.reachable" in body  # nothing listens yet

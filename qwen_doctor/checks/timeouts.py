@@ -26,6 +26,9 @@ TIMEOUTS: dict[str, float] = {
     "probe.content-type": 40.0,
     "probe.latency": 300.0,
     "probe.long-input": 150.0,
+    "probe.metrics": 45.0,  # up to 3 reads of /metrics (--timeout each, at most 10 s) --metrics-interval apart
+    "probe.load": 300.0,  # the bounded load probe (--load N): every step, and its /metrics reads
+    "probe.parity": 420.0,  # the reference process: import torch (5-15 s), fp32 weights, 8 short forward passes; --deep 4B/8B: minutes
 }
 
 

@@ -72,6 +72,7 @@ class FactsStore:
 
     def __init__(self) -> None:
         self.memo = Memo()
+        self.deadline_at: float | None = None  # time.monotonic() of the run's --deadline (set by the runner)
 
     # -- model ------------------------------------------------------------------------------------
     def location(self, t: "Target", written: str | None = None) -> ModelLocation:

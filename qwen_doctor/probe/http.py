@@ -4,10 +4,16 @@
   response (headers and body), not each socket read: a server that trickles one byte a second cannot keep
   the doctor waiting (a deadline is enforced under httpx, in the socket reads themselves).
 - Host names are resolved under the connect timeout too (``getaddrinfo`` has none of its own).
-- Redirects are followed up to ``max_redirects`` (3); a loop ends as ``too-many-redirects``.
+- Redirects are never followed. SGLang, vLLM and TEI do not redirect their API routes (nor does infinity),
+  so a redirect means a proxy or path rule in front of the server, or a wrong URL: the 3xx comes back as a
+  ``redirect`` failure naming where it points (another origin, i.e. scheme, host or port, is said so), and
+  nothing (the API key least of all) is sent there. A redirect to the very same URL is a ``too-many-redirects``
+  loop.
+- A :class:`~qwen_doctor.probe.guard.RequestGuard` shared by the requests to one server stops them after
+  consecutive timeouts (a stalled server) and keeps each one within the run's deadline.
 - Bodies are streamed and abandoned past ``max_body`` bytes (decoded), or at once when Content-Length says so.
 - The API key travels only in the ``Authorization`` header; it is never logged, never part of a
-  :class:`Reply`, and httpx drops it on a redirect to another origin.
+  :class:`Reply`, and never goes anywhere but the URL given (redirects are not followed).
 - Proxies from the environment are not used: the probe diagnoses the server itself, directly.
 - Nothing here raises for a network problem: :meth:`ProbeClient.request` returns a :class:`Reply` whose
   ``failure`` says what went wrong (refused / timeout / TLS / DNS / too many redirects / body too large / ...).
@@ -32,9 +38,10 @@ import httpx
 from .. import __version__
 from ..redact import redact_text
 from . import error_message, one_line
+from .guard import RequestGuard
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024  # 4 MiB: an 8B (4096-d) batch of two is ~170 KB of JSON
-DEFAULT_MAX_REDIRECTS = 3
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 USER_AGENT = f"qwen-doctor/{__version__} (live probe)"
 
 
@@ -49,7 +56,9 @@ class Failure(str, enum.Enum):
     UNREACHABLE = "unreachable"  # no route to host / network unreachable
     RESET = "reset"  # connection reset / closed without an answer
     PROTOCOL = "protocol"  # the answer is not HTTP
-    TOO_MANY_REDIRECTS = "too-many-redirects"
+    TOO_MANY_REDIRECTS = "too-many-redirects"  # a redirect to the very URL requested: a loop
+    REDIRECT = "redirect"  # a 3xx answer: not followed (a proxy or a wrong URL)
+    STALLED = "stalled"  # not sent: the server stalled, or the run's deadline is too close (RequestGuard)
     BODY_TOO_LARGE = "body-too-large"
     INVALID_JSON = "invalid-json"
     INVALID_URL = "invalid-url"
@@ -84,7 +93,7 @@ class Reply:
     body: bytes = b""
     elapsed_s: float = 0.0
     failure: ProbeFailure | None = None
-    redirects: int = 0
+    redirect_to: str | None = None  # where a 3xx answer pointed (origin + path, no credentials or query)
     _json: Any = field(default=None, repr=False)
     _json_failure: ProbeFailure | None = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
@@ -334,14 +343,15 @@ class ProbeClient:
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
         max_body: int = DEFAULT_MAX_BODY,
-        max_redirects: int = DEFAULT_MAX_REDIRECTS,
         max_connections: int = 4,
         verify: bool | ssl.SSLContext = True,
+        guard: RequestGuard | None = None,
     ) -> None:
         self.base_url, self.url_note = normalize_base_url(base_url)
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
         self.max_body = int(max_body)
+        self.guard = guard
         self._secrets = tuple(s for s in (api_key,) if s)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if api_key:
@@ -357,8 +367,7 @@ class ProbeClient:
             base_url=self.base_url,
             headers=headers,
             timeout=self.timeout(),
-            follow_redirects=True,
-            max_redirects=max_redirects,
+            follow_redirects=False,
             transport=_Transport(verify=ctx, limits=limits, retries=0),
             trust_env=False,
         )
@@ -390,9 +399,18 @@ class ProbeClient:
         headers: Mapping[str, str] | None = None,
         read_timeout: float | None = None,
     ) -> Reply:
-        """One request. The whole answer must arrive within connect + read timeout; never raises for I/O."""
+        """One request. The whole answer must arrive within connect + read timeout; never raises for I/O.
+
+        With a guard: not sent at all (failure ``stalled``) when the server stalled or the run's deadline is too
+        close, and cut off before the deadline."""
         read = self.read_timeout if read_timeout is None else float(read_timeout)
         reply = Reply(method, path)
+        guard = self.guard
+        if guard is not None:
+            why = guard.halted()
+            if why is not None:
+                reply.failure = ProbeFailure(Failure.STALLED, f"not sent: {why}")
+                return reply
         req_headers = dict(headers or {})
         body = content
         if json_body is not None:
@@ -400,12 +418,20 @@ class ProbeClient:
             req_headers.setdefault("Content-Type", "application/json")
         t0 = time.monotonic()
         prev = getattr(_local, "deadline", None)
-        _local.deadline = t0 + self.connect_timeout + read
+        deadline = t0 + self.connect_timeout + read
+        end_by = guard.end_by() if guard is not None else None
+        cut = end_by is not None and end_by < deadline
+        if cut:
+            assert end_by is not None
+            deadline = end_by
+        _local.deadline = deadline
         try:
             with self._client.stream(method, path, content=body, headers=req_headers, timeout=self.timeout(read)) as resp:
                 reply.status = resp.status_code
-                reply.redirects = len(resp.history)
                 reply.headers = {k.lower(): v for k, v in resp.headers.items() if k.lower() in _KEEP_HEADERS}
+                if resp.status_code in REDIRECT_STATUSES and resp.headers.get("location") is not None:
+                    reply.failure, reply.redirect_to = self._redirect(method, path, resp)
+                    return reply  # not followed, body not read
                 declared = resp.headers.get("content-length")
                 if declared and declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
                     raise _BodyTooLarge(f"{method} {path}: Content-Length {int(declared):,} bytes is over the {self.max_body:,}-byte limit")
@@ -423,18 +449,65 @@ class ProbeClient:
                 phase = (
                     "no connection" if reply.failure.kind is Failure.CONNECT_TIMEOUT else ("no complete answer" if reply.status is not None else "no answer")
                 )
-                limit = self.connect_timeout if reply.failure.kind is Failure.CONNECT_TIMEOUT else read
-                reply.failure = ProbeFailure(reply.failure.kind, f"{phase} within {limit:g} s")
+                if cut:
+                    msg = f"{phase} within {time.monotonic() - t0:.1f} s (cut short by the run's --deadline)"
+                else:
+                    limit = self.connect_timeout if reply.failure.kind is Failure.CONNECT_TIMEOUT else read
+                    msg = f"{phase} within {limit:g} s"
+                reply.failure = ProbeFailure(reply.failure.kind, msg)
         finally:
             _local.deadline = prev
             reply.elapsed_s = time.monotonic() - t0
+            if guard is not None:
+                kind = reply.failure.kind if reply.failure is not None else None
+                guard.record(f"{method} {path}", kind in (Failure.READ_TIMEOUT, Failure.CONNECT_TIMEOUT))
         return reply
+
+    def _redirect(self, method: str, path: str, resp: httpx.Response) -> tuple[ProbeFailure, str | None]:
+        """(failure, where it points) for a 3xx answer, which is never followed (the API key never leaves the URL given)."""
+        try:
+            dest = resp.url.join(resp.headers["location"])
+        except Exception:  # noqa: BLE001 - an unparsable Location
+            return ProbeFailure(Failure.REDIRECT, f"{method} {path} -> {resp.status_code} with an unusable Location header (not followed)"), None
+        shown = _display_url(dest)
+        here = resp.url
+        if dest.copy_with(fragment=None) == here.copy_with(fragment=None):
+            return ProbeFailure(Failure.TOO_MANY_REDIRECTS, f"{method} {path} -> {resp.status_code} redirect to itself ({shown}): a redirect loop"), shown
+        if _same_origin(here, dest):
+            where = f"to {dest.raw_path.decode('ascii', 'replace').split('?')[0] or '/'} on the same server"
+        else:
+            key = "; the API key is never sent there" if self._secrets else ""
+            where = f"to another origin, {shown}{key}"
+        return ProbeFailure(
+            Failure.REDIRECT,
+            f"{method} {path} -> {resp.status_code} redirect {where} (not followed: SGLang, vLLM and TEI do not redirect their API routes, "
+            "so a proxy or path rule stands in front of the server, or the URL is wrong)",
+        ), shown
 
     def get(self, path: str, **kw: Any) -> Reply:
         return self.request("GET", path, **kw)
 
     def post_json(self, path: str, body: Any, **kw: Any) -> Reply:
         return self.request("POST", path, json_body=body, **kw)
+
+
+def _default_port(url: httpx.URL) -> int | None:
+    return url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    """Same scheme, host and port (an http -> https upgrade is another origin too)."""
+    return a.scheme == b.scheme and a.host.lower() == b.host.lower() and _default_port(a) == _default_port(b)
+
+
+def _display_url(url: httpx.URL) -> str:
+    """scheme://host[:port]/path: no user info, no query, no fragment (they may carry credentials)."""
+    host = url.host
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{url.port}" if url.port else ""
+    path = url.raw_path.decode("ascii", "replace").split("?")[0] or "/"
+    return one_line(f"{url.scheme}://{host}{port}{path}", 160)
 
 
 _KEEP_HEADERS = ("content-type", "content-length", "server", "location", "www-authenticate", "retry-after", "x-request-id")

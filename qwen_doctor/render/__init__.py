@@ -13,6 +13,7 @@ that ``--ignore`` demoted.
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -41,7 +42,15 @@ class Report:
         return counts(self.results)
 
     def results_for(self, target: Target) -> list[Result]:
-        return [r for r in self.results if r.target == target.label]
+        return list(self._by_label.get(target.label, ()))
+
+    @functools.cached_property
+    def _by_label(self) -> dict[str, list[Result]]:
+        """Results per target label, built once: rendering 10,000 targets stays linear."""
+        out: dict[str, list[Result]] = {}
+        for r in self.results:
+            out.setdefault(r.target, []).append(r)
+        return out
 
     def groups(self) -> list[tuple[str, Target | None, list[Result]]]:
         """(label, target, results) per target in order, then any result labels that name no target."""

@@ -17,7 +17,6 @@ One testsuite per target, one testcase per check and target. Characters XML 1.0 
 
 from __future__ import annotations
 
-import re
 import socket
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
@@ -26,11 +25,13 @@ from ..results import Result, Status
 from . import RenderOptions, Report, evidence_lines, fix_lines, target_facts
 
 # XML 1.0 forbids most C0 controls, lone surrogates and U+FFFE/U+FFFF.
-_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _x(text: object) -> str:
-    return _BAD_XML.sub("\ufffd", str(text))
+    """Valid XML whatever the text: what XML 1.0 forbids, and terminal controls, as backslash escapes."""
+    from ..sanitize import xml_safe
+
+    return xml_safe(text)
 
 
 def _secs(ms: float) -> str:

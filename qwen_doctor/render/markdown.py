@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timezone
 
 from ..results import Result, Status, exit_code_for
+from ..sanitize import printable
 from . import RenderOptions, Report, evidence_lines, fix_repeats_summary, target_facts
 
 _ICON = {Status.FAIL: "❌", Status.ERROR: "💥", Status.WARN: "⚠️", Status.PASS: "✅", Status.SKIP: "⏭️"}
@@ -22,7 +23,7 @@ _ORDERED_START = re.compile(r"^(\s*\d+)([.)])")
 
 def _esc(text: object) -> str:
     """Inline text: HTML-escaped, Markdown punctuation backslashed, one line."""
-    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = printable(" ".join(str(text).splitlines())).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = _MD_SPECIAL.sub(r"\\\1", " ".join(s.splitlines()))
     s = _BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
     return _ORDERED_START.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
@@ -30,7 +31,7 @@ def _esc(text: object) -> str:
 
 def _code(text: object, table: bool = False) -> str:
     """An inline code span that survives backticks inside (and pipes, in a table cell)."""
-    s = " ".join(str(text).splitlines())
+    s = printable(" ".join(str(text).splitlines()))
     n = 1
     while "`" * n in s:
         n += 1
@@ -41,6 +42,7 @@ def _code(text: object, table: bool = False) -> str:
 
 
 def _block(text: str, lang: str = "") -> list[str]:
+    text = printable(text, keep_newlines=True)
     n = 3
     while "`" * n in text:
         n += 1
@@ -105,6 +107,9 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
             out += ["", f"<details><summary>{passed} passed, {skipped} skipped</summary>", "", "| status | check | summary |", "|---|---|---|"]
             out += [_row(r) for r in rest]
             out += ["", "</details>"]
+        from .onduty import load_table  # probe.load's steps (--load), whatever its status
+
+        out += load_table(results, _esc)
     if not report.groups():
         out += ["", "No targets were examined."]
     return "\n".join(out) + "\n"

@@ -116,6 +116,9 @@ def report_lines(report: Report) -> list[str]:
     lines += family("qwen_doctor_last_run_timestamp_seconds", "gauge", "Unix time the last run finished.", [({}, round(report.finished_at, 3))])
     lines += family("qwen_doctor_last_run_duration_seconds", "gauge", "How long the last run took, seconds.", [({}, round(report.duration_s, 6))])
     lines += family("qwen_doctor_build_info", "gauge", "The qwen-doctor version that wrote these metrics.", [({"version": report.tool_version}, 1)])
+    from .onduty import knee_lines  # probe.load's knee point (--load)
+
+    lines += knee_lines(report)
     return lines
 
 

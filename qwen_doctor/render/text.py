@@ -14,6 +14,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from ..results import Result, Status
+from ..sanitize import printable
 from . import RenderOptions, Report, fix_repeats_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +32,7 @@ def _evidence_lines(r: Result, limit: int = 8) -> list[str]:
     for k, v in list(r.evidence.items())[:limit]:
         if isinstance(v, (dict, list)) and len(str(v)) > 160:
             v = str(v)[:157] + "..."
-        out.append(f"{k}: {v}")
+        out.append(f"{printable(k)}: {printable(v)}")
     return out
 
 
@@ -87,7 +88,17 @@ def render_text(report: Report, options: RenderOptions) -> str:
             console.print(piece, soft_wrap=True, no_wrap=True, overflow="ignore", crop=False)
 
     def line(text: str, style: str | None = None, indent: int = 0, whole: bool = False) -> None:
-        emit(Text(" " * indent + text, style=style or ""), whole)
+        """One line; foreign text in it (names, commands, file contents) is made printable: a control character
+        or an escape sequence is shown as a backslash escape, and a newline cannot start a fake report line."""
+        emit(Text(" " * indent + printable(text), style=style or ""), whole)
+
+    def block(first: str, text: str, style: str, indent: int, whole: bool = False) -> None:
+        """A multi-line text the doctor wrote (a fix with a YAML snippet): ``first`` + its first line, the others
+        indented two columns deeper, each made printable."""
+        lines = str(text).split("\n") or [""]
+        line(first + lines[0], style, indent, whole)
+        for more in lines[1:]:
+            line(more, style, indent + 2, True)
 
     many = len(report.targets) > 1
     for note in report.notes:
@@ -136,24 +147,24 @@ def render_text(report: Report, options: RenderOptions) -> str:
             for r in shown:
                 label = f"{_MARK[r.status]} {r.status.value.upper():5} {r.id}"
                 t = Text("  ")
-                t.append(label, style=_STYLE[r.status])
-                t.append("  " + r.summary)
+                t.append(printable(label), style=_STYLE[r.status])
+                t.append("  " + printable(r.summary))
                 if folded.get(r.id):
                     t.append(f"  (+{folded[r.id]} dependent check{'s' if folded[r.id] > 1 else ''} skipped)", style="dim")
                 if r.ignored_by:
-                    t.append(f"  [{r.ignored_by}]", style="italic")
+                    t.append(f"  [{printable(r.ignored_by)}]", style="italic")
                 emit(t)
                 if r.status in (Status.FAIL, Status.WARN, Status.ERROR) or options.verbose:
                     for ev in _evidence_lines(r) if options.verbose else ():
                         line(ev, "dim", 6, whole=True)
                 if r.fix is not None and r.status in (Status.FAIL, Status.WARN, Status.ERROR):
                     if not fix_repeats_summary(r):
-                        line(f"fix: {r.fix.text}", "cyan", 6)
+                        block("fix: ", r.fix.text, "cyan", 6)
                     for cmd in r.fix.commands:
-                        line(f"$ {cmd}", "cyan", 8, whole=True)
+                        block("$ ", cmd, "cyan", 8, whole=True)
                     if r.fix.launch_command:
                         line("corrected launch command:", "cyan", 8)
-                        line(r.fix.launch_command, "bold cyan", 10, whole=True)
+                        block("", r.fix.launch_command, "bold cyan", 10, whole=True)
             passed = sum(1 for r in rs if r.status is Status.PASS)
             if (passed or quiet) and not options.verbose:
                 bits = [f"✓ {passed} passed"] if passed else []

@@ -42,7 +42,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SGLANG_VERSION = "0.5.23"
@@ -88,8 +88,10 @@ def venv_dir(python: os.PathLike | str) -> Path:
 def missing_reason() -> str:
     env = os.environ.get("QWEN_DOCTOR_SGLANG_PYTHON")
     where = env or str(REPO_ROOT / ".venv-sglang" / "bin" / "python")
-    return (f"SGLang CPU venv not found or incomplete at {where} (needs bin/python and libcuda/libcuda.so.1): "
-            "run scripts/install_sglang_cpu.sh, or set QWEN_DOCTOR_SGLANG_PYTHON")
+    return (
+        f"SGLang CPU venv not found or incomplete at {where} (needs bin/python and libcuda/libcuda.so.1): "
+        "run scripts/install_sglang_cpu.sh, or set QWEN_DOCTOR_SGLANG_PYTHON"
+    )
 
 
 def free_port() -> int:
@@ -100,7 +102,9 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether the server could bind 127.0.0.1:port now (uvicorn sets SO_REUSEADDR, so TIME_WAIT does not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -143,8 +147,20 @@ def build_command(python: os.PathLike | str, model_dir: os.PathLike | str, port:
         args += ["--served-model-name", cfg.served_model_name]
     if cfg.is_embedding:
         args.append("--is-embedding")
-    args += ["--device", "cpu", "--attention-backend", "torch_native", "--dtype", "float32",
-             "--max-total-tokens", str(cfg.max_total_tokens), "--host", "127.0.0.1", "--port", str(port)]
+    args += [
+        "--device",
+        "cpu",
+        "--attention-backend",
+        "torch_native",
+        "--dtype",
+        "float32",
+        "--max-total-tokens",
+        str(cfg.max_total_tokens),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     if cfg.context_length:
         args += ["--context-length", str(cfg.context_length)]
     if cfg.api_key:
@@ -163,8 +179,9 @@ def server_env(python: os.PathLike | str, extra: dict[str, str] | None = None) -
     return env
 
 
-def http(method: str, url: str, body: dict | bytes | None = None, timeout: float = 5.0,
-         headers: dict[str, str] | None = None) -> tuple[int | None, dict[str, str], bytes]:
+def http(
+    method: str, url: str, body: dict | bytes | None = None, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> tuple[int | None, dict[str, str], bytes]:
     """(status, headers, body) of one request; status None when nothing answered (refused, reset, timeout)."""
     if isinstance(body, dict):
         data = json.dumps(body).encode()
@@ -245,10 +262,17 @@ def _kill_leftovers() -> None:
     _LIVE.clear()
 
 
-def start_sglang_server(model_dir: os.PathLike | str, cfg: SglangConfig = SglangConfig(), *,
-                        python: os.PathLike | str | None = None, port: int | None = None,
-                        log_path: os.PathLike | str | None = None, ready_timeout: float = READY_TIMEOUT,
-                        env: dict[str, str] | None = None, warm_up: bool = True) -> SglangServer:
+def start_sglang_server(
+    model_dir: os.PathLike | str,
+    cfg: SglangConfig = SglangConfig(),
+    *,
+    python: os.PathLike | str | None = None,
+    port: int | None = None,
+    log_path: os.PathLike | str | None = None,
+    ready_timeout: float = READY_TIMEOUT,
+    env: dict[str, str] | None = None,
+    warm_up: bool = True,
+) -> SglangServer:
     """Start the server and return once ``/health`` is 200 (and, in embedding mode with ``warm_up``, one real
     ``/v1/embeddings`` request with the key, if any, succeeded).
 
@@ -270,28 +294,36 @@ def start_sglang_server(model_dir: os.PathLike | str, cfg: SglangConfig = Sglang
     full_env = server_env(py, env)
     t0 = time.monotonic()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=full_env, start_new_session=True, cwd=tempfile.gettempdir())
-    srv = SglangServer(url=f"http://127.0.0.1:{port}", port=port, pid=proc.pid, config=cfg, model_dir=model_dir,
-                       model_path=model_path_arg(model_dir, cfg), log_path=log_path, python=Path(py), command=cmd,
-                       env=full_env, proc=proc)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env, start_new_session=True, cwd=tempfile.gettempdir()
+        )
+    srv = SglangServer(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        pid=proc.pid,
+        config=cfg,
+        model_dir=model_dir,
+        model_path=model_path_arg(model_dir, cfg),
+        log_path=log_path,
+        python=Path(py),
+        command=cmd,
+        env=full_env,
+        proc=proc,
+    )
     _LIVE[proc.pid] = srv  # never leave a server behind, even on an interrupted run
     deadline = t0 + ready_timeout
     last = "no answer yet"
     try:
         while True:
             if proc.poll() is not None:
-                raise SglangServerError(f"SGLang ({cfg.name}) exited with rc={proc.returncode} during start-up "
-                                        f"(log {log_path}):\n{srv.log_tail()}")
+                raise SglangServerError(f"SGLang ({cfg.name}) exited with rc={proc.returncode} during start-up (log {log_path}):\n{srv.log_tail()}")
             if time.monotonic() > deadline:
-                raise SglangServerError(f"SGLang ({cfg.name}) not ready after {ready_timeout:.0f} s ({last}; "
-                                        f"log {log_path}):\n{srv.log_tail()}")
+                raise SglangServerError(f"SGLang ({cfg.name}) not ready after {ready_timeout:.0f} s ({last}; log {log_path}):\n{srv.log_tail()}")
             st, _, body = http("GET", srv.url + "/health", timeout=5)
             if st == 200:
                 if not (warm_up and cfg.is_embedding):
                     break
-                st, _, body = http("POST", srv.url + "/v1/embeddings", {"input": "warm-up"}, timeout=60,
-                                   headers=srv.auth)
+                st, _, body = http("POST", srv.url + "/v1/embeddings", {"input": "warm-up"}, timeout=60, headers=srv.auth)
                 if st == 200:
                     break
                 last = f"warm-up /v1/embeddings -> {st}: {body[:300]!r}"
@@ -382,8 +414,7 @@ class SglangHandle:
 class SglangPool:
     """Keeps at most one SGLang server running (each takes ~3 GB and both cores while starting)."""
 
-    def __init__(self, log_dir: os.PathLike | str, python: os.PathLike | str | None = None,
-                 on_start: Callable[[SglangServer], None] | None = None) -> None:
+    def __init__(self, log_dir: os.PathLike | str, python: os.PathLike | str | None = None, on_start: Callable[[SglangServer], None] | None = None) -> None:
         self.log_dir = Path(log_dir)
         self.python = python
         self.handles: dict[str, SglangHandle] = {}
@@ -423,7 +454,22 @@ class SglangPool:
 
 
 __all__ = [
-    "SglangConfig", "SglangServer", "SglangServerError", "SglangPool", "SglangHandle", "build_command",
-    "free_port", "http", "model_path_arg", "missing_reason", "server_env", "sglang_python", "sglang_server",
-    "start_sglang_server", "stop_sglang_server", "venv_dir", "MODEL_DIR_NAME", "SGLANG_VERSION",
+    "SglangConfig",
+    "SglangServer",
+    "SglangServerError",
+    "SglangPool",
+    "SglangHandle",
+    "build_command",
+    "free_port",
+    "http",
+    "model_path_arg",
+    "missing_reason",
+    "server_env",
+    "sglang_python",
+    "sglang_server",
+    "start_sglang_server",
+    "stop_sglang_server",
+    "venv_dir",
+    "MODEL_DIR_NAME",
+    "SGLANG_VERSION",
 ]

@@ -75,3 +75,38 @@ def shown_port(t: "Target") -> int | str | None:
     """The server's port as a probe should name it: its container port name when it has one."""
     by_number = {v: k for k, v in named_ports(t.deployment).items()}
     return by_number.get(t.port, t.port) if t.port is not None else None
+
+
+#: deployment kinds whose server runs in a container: compose, Kubernetes, and a docker/podman/nerdctl run line
+CONTAINER_KINDS = ("compose", "kubernetes", "docker-run")
+
+
+def in_container(d: "Deployment | None") -> bool:
+    """The server runs in a container (a compose service, a Kubernetes container, a ``docker run`` line)."""
+    return d is not None and (d.kind in CONTAINER_KINDS or d.runtime is not None or d.in_container)
+
+
+def containerised(*servers: str) -> Callable[["Context"], "bool | str"]:
+    """``applies``: the target runs in a container and its server is known (and one of ``servers``, when given)."""
+
+    def applies(ctx: "Context") -> bool | str:
+        d = ctx.target.deployment
+        if not in_container(d):
+            return "not a container deployment (a compose file, a Kubernetes manifest or a docker/podman run line)"
+        if ctx.target.server is None:
+            return "server unknown"
+        if servers and ctx.target.server not in servers:
+            return f"does not apply to {server_name(ctx.target.server)}"
+        return True
+
+    applies.__name__ = "applies_container" + ("_" + "_".join(servers) if servers else "")
+    return applies
+
+
+def container_word(d: "Deployment") -> str:
+    """How the report names where the container is declared: ``the compose service``, ``the docker run line``."""
+    if d.kind == "kubernetes":
+        return "the Kubernetes container"
+    if d.kind == "compose":
+        return "the compose service"
+    return f"the {d.runtime or 'docker'} run line"

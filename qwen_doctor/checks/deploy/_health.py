@@ -21,13 +21,17 @@ SGLANG_HEALTH_TIMEOUT = 20  # s, SGLANG_HEALTH_CHECK_TIMEOUT default (python/sgl
 MIN_STARTUP_S = 300  # the kubelet / compose should wait at least this long for the weight load
 RECOMMENDED_STARTUP_FAILURES = 60  # x periodSeconds 10 = 10 minutes
 
-_SGLANG_ROUTES = ("/health", "/health_generate", "/ready", "/model_info", "/get_model_info", "/v1/models")
+_SGLANG_ROUTES = ("/health", "/health_generate", "/ready", "/model_info", "/get_model_info", "/v1/models", "/ping")
 
-#: routes that answer 200 once the server is up
+#: the HTTP GET routes each server release answers (a probe on any other path gets 404 forever)
 HEALTH_ROUTES: Behaviour[tuple[str, ...]] = Behaviour(
     "deploy.health-routes",
-    "The HTTP routes of each server that answer 200 once it is up (a probe on any other route never tells).",
-    rows("sglang", "python/sglang/srt/entrypoints/http_server.py at v0.5.20 (GET /ready); shared/reference/sglang.md §5", (">=0.5.20", _SGLANG_ROUTES))
+    "The HTTP GET routes of each server that a probe can use (any other path answers 404).",
+    rows(
+        "sglang",
+        "python/sglang/srt/entrypoints/http_server.py at v0.5.20 (GET /ready) and v0.5.23 (GET /ping, SageMaker); shared/reference/sglang.md §5",
+        (">=0.5.20", _SGLANG_ROUTES),
+    )
     + rows(
         "sglang",
         "python/sglang/srt/entrypoints/http_server.py at v0.5.6 (GET /model_info; /get_model_info its alias)",
@@ -35,19 +39,46 @@ HEALTH_ROUTES: Behaviour[tuple[str, ...]] = Behaviour(
     )
     + rows(
         "sglang",
-        "python/sglang/srt/entrypoints/http_server.py at v0.4.6.post5 and v0.5.5 (no /ready, no /model_info)",
-        ("<0.5.6", ("/health", "/health_generate", "/get_model_info", "/v1/models")),
+        "python/sglang/srt/entrypoints/http_server.py at v0.4.6.post5 and v0.5.5 (no /ready, no /model_info; GET /ping under "
+        "'## SageMaker API' answers 200 from the HTTP server)",
+        ("<0.5.6", ("/health", "/health_generate", "/get_model_info", "/v1/models", "/ping")),
     )
     + rows(
         "vllm",
-        "vllm/entrypoints/openai/api_server.py at v0.8.5 (/health, /v1/models, /version); entrypoints/serve/instrumentator/health.py "
-        "and serve/sagemaker/api_router.py at v0.33.0 (/ping); shared/reference/vllm-tei-qwen3.md B.4",
+        "vllm/entrypoints/openai/api_server.py at v0.8.5 (/health, /v1/models, /version; no GET /); /ping: "
+        "entrypoints/serve/sagemaker/api_router.py at v0.32.0 and v0.33.0 (earlier in api_server.py beside /invocations, "
+        "'Ping check. Endpoint required for SageMaker'); shared/reference/vllm-tei-qwen3.md B.4",
         ("*", ("/health", "/v1/models", "/ping", "/version")),
     )
     + rows(
         "tei",
         "router/src/http/server.rs (TEI HEAD): GET / and /ping run the same handler as /health (public routes); /info; shared/reference/vllm-tei-qwen3.md C.3",
         ("*", ("/health", "/", "/ping", "/info")),
+    ),
+)
+
+#: the routes whose answer says whether the engine can serve (the others answer from the HTTP server alone)
+ENGINE_ROUTES: Behaviour[tuple[str, ...]] = Behaviour(
+    "deploy.engine-routes",
+    "The routes of each server whose status reflects whether the engine can serve (503 when it cannot).",
+    rows(
+        "sglang",
+        "python/sglang/srt/entrypoints/http_server.py at v0.5.20 (/ready: 200/503 from tokenizer_manager.is_ready()); "
+        "/health and /health_generate probe the engine (shared/reference/sglang.md §5); /ping, /v1/models and /model_info "
+        "answer from the HTTP server",
+        (">=0.5.20", ("/health", "/health_generate", "/ready")),
+        ("<0.5.20", ("/health", "/health_generate")),
+    )
+    + rows(
+        "vllm",
+        "vllm/entrypoints/serve/instrumentator/health.py at v0.33.0 (/health: 503 on EngineDeadError) and "
+        "serve/sagemaker/api_router.py (/ping calls health); /v1/models and /version answer from the API server",
+        ("*", ("/health", "/ping")),
+    )
+    + rows(
+        "tei",
+        "router/src/http/server.rs (TEI HEAD): /, /health and /ping share the health handler; /info is static",
+        ("*", ("/health", "/", "/ping")),
     ),
 )
 
@@ -191,11 +222,19 @@ def path_problem(ctx: "Context", what: str, path: str) -> tuple[Status, str] | N
     by_release = [r.value for r in HEALTH_ROUTES if r.server == server]
     ever = list(dict.fromkeys(p for routes in by_release for p in routes))
     always = set.intersection(*(set(r) for r in by_release)) if by_release else set()
-    if path in ("/", "") and server != "tei":
+    health = "/health"
+    if path == "/" and server == "sglang":
         return Status.WARN, (
-            f"{what} requests '/', which is not one of {name}'s health routes ({', '.join(ever)}): it does not tell whether the engine can serve"
+            f"{what} requests '/', which does not tell whether the engine can serve (SGLang 0.5.23 answers 'SGLang is running' "
+            f"from the HTTP server alone; whether older releases route '/' at all is not settled): probe {health}"
         )
     if path not in ever:
+        if by_release and srv is not None and not srv.below_known:
+            routes = srv.at(HEALTH_ROUTES, ())
+            return Status.FAIL, (
+                f"{what} requests '{path}', which {srv.describe()} does not route ({', '.join(routes)}): it answers 404 and the probe never "
+                "succeeds (readiness never passes; a liveness probe restarts the container in a loop)"
+            )
         return Status.WARN, f"{what} requests '{path}', which is not a health route of {name} ({', '.join(ever)})"
     if srv is None:
         return None
@@ -207,11 +246,18 @@ def path_problem(ctx: "Context", what: str, path: str) -> tuple[Status, str] | N
     routes = srv.at(HEALTH_ROUTES, ())
     if path not in routes:
         since = first_release(HEALTH_ROUTES, server, lambda routes: path in routes)
-        return Status.FAIL, f"{what} requests '{path}', which {name} has only since {since}: {name} {srv.version} answers 404 and the probe never succeeds"
+        return Status.FAIL, (
+            f"{what} requests '{path}', which {name} has only since {since}: {name} {srv.version} answers 404 and the probe never succeeds "
+            "(readiness never passes; a liveness probe restarts the container in a loop)"
+        )
     if server == "sglang" and path == "/health" and srv.at(HEALTH_PROBES_ENGINE) is False:
         since = first_release(HEALTH_PROBES_ENGINE, server, bool)
         return (
             Status.WARN,
             f"{what}: /health of SGLang {srv.version} always answers 200 without probing the engine (it does since {since}); /health_generate probes it",
+        )
+    if path not in srv.at(ENGINE_ROUTES, ()):
+        return Status.WARN, (
+            f"{what} requests '{path}', which {name} answers from its HTTP server alone: it does not tell whether the engine can serve; probe {health}"
         )
     return None

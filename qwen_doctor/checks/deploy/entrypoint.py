@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @check(
     "deploy.entrypoint",
     "Command fits the image's ENTRYPOINT",
-    applies=from_file("compose", "kubernetes"),
+    applies=from_file("compose", "kubernetes", "docker-run"),
     reads=("deployment",),
 )
 def check_entrypoint(ctx: "Context") -> Outcome:
@@ -24,7 +24,8 @@ def check_entrypoint(ctx: "Context") -> Outcome:
     `lmsysorg/sglang` images have no server ENTRYPOINT, so the command must start the server.
 
     Why it matters: `command: ["serve", "Qwen/Qwen3-Embedding-0.6B"]` on vllm/vllm-openai runs `vllm serve serve
-    Qwen/...` and vLLM exits with "unrecognized arguments"; `command: --model-path ...` on lmsysorg/sglang tries to
+    Qwen/...` and vLLM exits with "unrecognized arguments" (so does `docker run vllm/vllm-openai vllm serve ...`);
+    `command: --model-path ...` (or `docker run lmsysorg/sglang --model-path ...`) on lmsysorg/sglang tries to
     run `--model-path` as a program. Either way the container exits at once and restarts in a loop. (The images'
     ENTRYPOINTs: vllm-project/vllm docker/Dockerfile, target vllm-openai; TEI Dockerfile and Dockerfile-cuda;
     sgl-project/sglang docker/compose.yaml starts `python3 -m sglang.launch_server` itself.)
@@ -45,7 +46,7 @@ def check_entrypoint(ctx: "Context") -> Outcome:
         )
     how = {
         "image": f"the image's ENTRYPOINT {' '.join(d.image_entrypoint or ()) or '(none)'}",
-        "file": "the file's own entrypoint/command",
+        "file": "the run line's --entrypoint" if d.kind == "docker-run" else "the file's own entrypoint/command",
     }.get(d.entrypoint_source or "", "the command as written")
     launcher = t.launch.launcher if t.launch else "?"
     return Outcome.passed(f"{how} starts {server_name(t.server)} ({launcher})", image=d.image, notes=notes)

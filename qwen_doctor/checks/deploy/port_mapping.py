@@ -22,12 +22,13 @@ def _mapped(p: "PortMapping") -> str:
 @check(
     "deploy.port-mapping",
     "Mapped container port is the server's port",
-    applies=from_file("compose", "kubernetes"),
+    applies=from_file("compose", "kubernetes", "docker-run"),
     reads=("deployment", "server"),
 )
 def check_port_mapping(ctx: "Context") -> Outcome:
-    """What it checks: that the container port a compose `ports:` mapping (or a Kubernetes `containerPort`, and
-    the Services aimed at it) points to is the port the server really listens on: its `--port`, else its default
+    """What it checks: that the container port a compose `ports:` mapping, a `docker run -p HOST:CONTAINER` (podman,
+    nerdctl) or a Kubernetes `containerPort` (and the Services aimed at it) points to is the port the server really
+    listens on: its `--port`, else its default
     (SGLang 30000, vLLM 8000, TEI 3000 as a binary but 80 in its Docker images, which set `PORT=80`: TEI Dockerfile,
     Dockerfile-cuda; shared/reference/vllm-tei-qwen3.md C).
 
@@ -45,19 +46,22 @@ def check_port_mapping(ctx: "Context") -> Outcome:
     cports = sorted({p.container for p in ports})
     src = port_source(t)
     name = server_name(t.server)
+    published = d.kind in ("compose", "docker-run")  # ports published on the host (compose ports:, docker run -p)
     if d.host_network:
-        how = "network_mode: host" if d.kind == "compose" else "hostNetwork: true"
-        ignored = f"; the ports: list is ignored with {how}" if ports and d.kind == "compose" else ""
+        how = {"compose": "network_mode: host", "docker-run": "--network host"}.get(d.kind, "hostNetwork: true")
+        what = "the -p mappings are" if d.kind == "docker-run" else "the ports: list is"
+        ignored = f"; {what} ignored with {how}" if ports and published else ""
         return Outcome.passed(f"{how}: {name} listens on the host's port {port} ({src}){ignored}", server_port=port)
     if not cports:
         if d.kind == "compose":
             return Outcome.passed(f"port {port} is not published: only containers on the same compose network reach {name} (at {port})", server_port=port)
+        if d.kind == "docker-run":
+            return Outcome.passed(f"port {port} is not published (no -p): only containers on the same network reach {name} (at {port})", server_port=port)
         return Outcome.passed(f"no containerPort declared; Services must target port {port} ({src})", server_port=port)
     if port in cports:
         shown = ", ".join(f"{p.host_ip + ':' if p.host_ip else ''}{p.published}->{port}" if p.published else f"{port}" for p in ports if p.container == port)
-        return Outcome.passed(
-            f"{'ports' if d.kind == 'compose' else 'containerPort'} {shown} reach {name} on {port} ({src})", server_port=port, container_ports=cports
-        )
+        what = {"compose": "ports", "docker-run": "-p"}.get(d.kind, "containerPort")
+        return Outcome.passed(f"{what} {shown} reach {name} on {port} ({src})", server_port=port, container_ports=cports)
     others = [p for p in ports if p.container != port]
     mapped = ", ".join(_mapped(p) for p in others)
     target_port = others[0].container
@@ -68,11 +72,16 @@ def check_port_mapping(ctx: "Context") -> Outcome:
     def fix(text: str) -> Fix:
         return ctx.relaunch.fix(text, set_options=edit) if cmd else Fix(text, applicability=Applicability.DISPLAY_ONLY)
 
-    if d.kind == "compose":
-        suggested = ", ".join(f'"{p.published}:{port}"' if p.published else f'"{port}"' for p in others)
+    if published:
+        if d.kind == "docker-run":
+            suggested = " ".join(f"-p {p.host_ip + ':' if p.host_ip else ''}{p.published}:{port}" if p.published else f"-p {port}" for p in others)
+            how_map, how_fix = f"-p maps {mapped}", f"Publish the server's port ({suggested})"
+        else:
+            suggested = ", ".join(f'"{p.published}:{port}"' if p.published else f'"{port}"' for p in others)
+            how_map, how_fix = f"ports maps {mapped}", f"Map the published port to {port} (ports: [{suggested}])"
         return Outcome.fail(
-            f"ports maps {mapped}, but {name} listens on {port} ({src}) inside the container: nothing answers on the published port",
-            fix(f"Map the published port to {port} (ports: [{suggested}])" + listen_there),
+            f"{how_map}, but {name} listens on {port} ({src}) inside the container: nothing answers on the published port",
+            fix(how_fix + listen_there),
             server_port=port,
             container_ports=cports,
         )

@@ -87,7 +87,7 @@ def _k8s_probe_problems(ctx: "Context", key: str, probe: Mapping[str, Any]) -> P
             if ht is not None and (m.group(2) or "").startswith("/health") and timeout <= ht:
                 out.append((Status.WARN, f"{key} timeoutSeconds is {timeout}, but SGLang's /health waits up to {ht} s for a 1-token engine probe"))
     elif isinstance(probe.get("grpc"), Mapping):
-        out.append((Status.WARN, f"{key} is a gRPC probe, but {server_name(t.server)} serves HTTP: it never succeeds"))
+        out.append((Status.FAIL, f"{key} is a gRPC probe, but {server_name(t.server)} serves HTTP: it never succeeds"))
     return out
 
 
@@ -108,6 +108,7 @@ def _summary(problems: Problems) -> str:
     "Health probes reach the server and allow for the model load",
     applies=from_file("compose", "kubernetes"),
     reads=("deployment", "server"),
+    claims=("deploy.health-routes", "deploy.engine-routes", "deploy.load-behaviour", "deploy.tcp-probe"),
 )
 def check_probes(ctx: "Context") -> Outcome:
     """What it checks: the liveness, readiness and startup probes of a Kubernetes container (and a compose

@@ -203,11 +203,15 @@ def parse_cuda_visible_devices(value: str | None, devices: Sequence[DeviceInfo])
             why = "a MIG instance UUID (MIG instances are not examined by the doctor)"
         else:
             why = "not a GPU index or GPU-UUID"
-        if idx is not None and idx in out:
-            idx, why = None, f"repeats GPU {e}"
+        from ...claims import statement
+        from ._claims import CUDA_VISIBLE_DEVICES_INVALID, CUDA_VISIBLE_DEVICES_REPEAT
+
+        if idx is not None and idx in out:  # undocumented: said so, and the rest is read as if it were invalid
+            notes.append(statement(CUDA_VISIBLE_DEVICES_REPEAT, None, entry=e) or "")
+            break
         if idx is None:
-            rest = value.split(",")[pos:]
-            notes.append(f"CUDA_VISIBLE_DEVICES entry {e!r} is invalid ({why}): CUDA ignores it and every entry after it ({','.join(x.strip() for x in rest)})")
+            rest = ",".join(x.strip() for x in value.split(",")[pos:])
+            notes.append(statement(CUDA_VISIBLE_DEVICES_INVALID, None, entry=e, why=why, rest=rest) or "")
             break
         out.append(idx)
     return tuple(out), tuple(notes)
@@ -252,10 +256,11 @@ def select_devices(ctx: "Context", snap: GpuSnapshot, environ: dict[str, str] | 
         how = f"--tp-size {tp}" if tp > 1 else ""
         if server == "sglang" and (base or step != 1):
             how += f"{', ' if how else ''}--base-gpu-id {base}" + (f" --gpu-id-step {step}" if step != 1 else "")
-        problems.append(
-            f"{how or 'the launch command'} needs {what} at CUDA positions {positions} but CUDA sees only {len(visible)}"
-            + (f" (CUDA_VISIBLE_DEVICES={cvd})" if cvd is not None else "")
-        )
+        from ...claims import statement
+        from ._claims import TP_BEYOND_VISIBLE
+
+        said = statement(TP_BEYOND_VISIBLE, None, how=how or "the launch command", positions=positions, visible=len(visible))
+        problems.append(f"{said} ({what} needed)" + (f" (CUDA_VISIBLE_DEVICES={cvd})" if cvd is not None else ""))
         selected = tuple(visible[p] for p in positions if p < len(visible))
     else:
         selected = tuple(visible[p] for p in positions)

@@ -122,8 +122,9 @@ def fit_sglang(ctx: "Context", s: Sizing, ev: dict[str, Any], *, default: mem.Mf
         else:
             fix = _shrink_fix(ctx, plan, ctx_len, upper, hint)
         ev["suggested"] = {"--mem-fraction-static": f"{hold:.2f}"} if feasible else {}
+        said = ctx.claim("sglang.kv-pool-no-room", mfs=f"{mfs:g}")
         return Outcome.fail(
-            f'SGLang will stop at start-up with "Not enough memory. Please try to increase --mem-fraction-static": with {mfs_txt}, '
+            f"{said or 'SGLang will stop at start-up: no memory is left for the KV cache'}: with {mfs_txt}, "
             f"the weights ({gib(weights)}) leave no KV pool out of {gib(plan.pre)} free at start on {where}",
             fix,
             **ev,

@@ -78,8 +78,13 @@ def fit_vllm(ctx: "Context", s: Sizing, ev: dict[str, Any], *, act_b: int | None
     ev["suggested"] = opts
     fix = ctx.relaunch.fix(text + hint, set_options=opts, applicability=Applicability.UNSAFE)
     if not plan.budget_fits_free:
+        sv = ctx.server
+        said = ctx.claim(
+            "vllm.gpu-memory-utilization-over-free",
+            gmu=f"{gmu:g}", src=src, budget=gib(plan.budget), total=gib(total), free=gib(free), version=(sv.version or sv.assumed) if sv else "",
+        )
         return Outcome.fail(
-            f"vLLM refuses to start: --gpu-memory-utilization {gmu:g} ({src}) asks for {gib(plan.budget)} of the GPU's {gib(total)} but only {gib(free)} is free",
+            said or f"--gpu-memory-utilization {gmu:g} ({src}) asks for {gib(plan.budget)} of the GPU's {gib(total)} but only {gib(free)} is free",
             fix,
             **ev,
         )

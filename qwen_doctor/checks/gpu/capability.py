@@ -38,12 +38,14 @@ def default_sglang_backend(cc: tuple[int, int] | None) -> str:
     applies=gpu_applies,
     requires=("gpu.driver", "gpu.devices"),
     reads=("gpu", "server", "model"),
+    claims=("sglang.trtllm-mha-gpus", "sglang.trtllm-mha-majors", "sglang.fa3-gpus", "gpu.bf16-needs-sm80", "model.fp16-nan-8b"),
 )
 @skipping
 def check_capability(ctx: "Context") -> Outcome:
     """What it checks: each GPU the server will use: name, driver and CUDA version, compute capability. bf16
     (Qwen3-Embedding's dtype) needs compute capability 8.0 or newer; SGLang's `--attention-backend fa3` needs
-    8.x or 9.x ("FlashAttention v3 Backend requires SM>=80 and SM<=90") and `trtllm_mha` a Blackwell GPU (SM100).
+    8.x or 9.x ("FlashAttention v3 Backend requires SM>=80 and SM<=90") and `trtllm_mha` a Blackwell GPU (SM100)
+    before SGLang 0.5.20, and Hopper (SM90), Blackwell (SM100) or SM120 from 0.5.20 (arg_groups/attention_hook.py).
     SGLang picks a working default backend itself (fa3 on Hopper, flashinfer or triton elsewhere; sglang.md 9,
     `_get_default_attn_backend` at v0.5.10).
 
@@ -87,10 +89,11 @@ def check_capability(ctx: "Context") -> Outcome:
                     f"--attention-backend fa3 on {label(d)} (compute capability {d.cc_str}): SGLang stops with 'FlashAttention v3 Backend requires SM>=80 and SM<=90'"
                 )
                 fix_opts["--attention-backend"] = "flashinfer" if cc >= (7, 5) else "triton"
-            if b == "trtllm_mha" and cc[0] != 10:
-                problems.append(
-                    f"--attention-backend trtllm_mha on {label(d)} (compute capability {d.cc_str}): its prefill kernels need a Blackwell GPU (SM100)"
-                )
+            majors = ctx.claim("sglang.trtllm-mha-majors")
+            if b == "trtllm_mha" and majors is not None and str(cc[0]) not in majors.split(","):
+                sv = ctx.server
+                said = ctx.claim("sglang.trtllm-mha-gpus", gpu=label(d), cc=d.cc_str, version=(sv.version or sv.assumed) if sv else "")
+                problems.append(said or f"--attention-backend trtllm_mha on {label(d)} (compute capability {d.cc_str}) is not supported")
                 fix_opts["--attention-backend"] = "fa3" if cc[0] == 9 else "flashinfer"
     d0 = snap.driver
     ev = {

@@ -12,7 +12,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
 
 
-@check("gpu.devices", "GPUs the server will use", applies=gpu_applies, requires=("gpu.driver",), reads=("gpu", "server"))
+@check(
+    "gpu.devices",
+    "GPUs the server will use",
+    applies=gpu_applies,
+    requires=("gpu.driver",),
+    reads=("gpu", "server"),
+    claims=("gpu.cuda-visible-devices-invalid", "gpu.cuda-visible-devices-repeat", "gpu.parallel-beyond-visible"),
+)
 @skipping
 def check_devices(ctx: "Context") -> Outcome:
     """What it checks: which GPUs the server will use: CUDA_VISIBLE_DEVICES (indices and GPU-UUIDs, from the launch
@@ -20,8 +27,10 @@ def check_devices(ctx: "Context") -> Outcome:
     `--tp-size`/`--pp-size`/`--dp-size`, or vLLM's `--tensor-parallel-size`, mapped onto the GPUs NVML lists.
 
     Why it matters: `--tp-size 4` on a host (or container) where CUDA sees two GPUs, a stale UUID or a typo in
-    CUDA_VISIBLE_DEVICES (CUDA ignores the first invalid entry and everything after it), or a `--base-gpu-id` past
-    the last visible GPU make the server fail at start-up, after a long wait. The memory and health checks need to
+    CUDA_VISIBLE_DEVICES (CUDA makes visible only the devices listed before an invalid entry: CUDA C++ Programming
+    Guide, CUDA_VISIBLE_DEVICES), or a `--base-gpu-id` past the last visible GPU leave ranks without a device (the
+    exact start-up error was not tried on a GPU here). What CUDA makes of a GPU listed twice is not documented: the
+    doctor says it cannot confirm it. The memory and health checks need to
     know which GPUs to look at.
 
     How to fix: list the GPUs in CUDA_VISIBLE_DEVICES by index or by the GPU-UUID `nvidia-smi -L` prints, make

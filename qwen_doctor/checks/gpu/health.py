@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     applies=gpu_applies,
     requires=("gpu.driver", "gpu.devices"),
     reads=("gpu",),
+    claims=("gpu.sw-power-cap", "gpu.reset-refused"),
 )
 @skipping
 def check_health(ctx: "Context") -> Outcome:
@@ -73,7 +74,7 @@ def check_health(ctx: "Context") -> Outcome:
         if bad:
             warns.append(f"{lab}: clocks slowed by {', '.join(bad)}")
         if "SwPowerCap" in [n for n, _ in reasons]:
-            infos.append(f"{lab} runs at its power cap (normal under full load)")
+            infos.append(ctx.claim("gpu.sw-power-cap", gpu=lab) or f"{lab}: SwPowerCap")
         if d.not_supported:
             infos.append(f"{lab}: not supported by this GPU: {', '.join(d.not_supported)}")
         if d.errors:

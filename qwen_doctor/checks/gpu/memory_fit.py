@@ -63,6 +63,15 @@ def _fit_tei(ctx: "Context", s: Sizing, ev: dict[str, Any], act_b: int | None, h
     requires=("gpu.driver", "gpu.devices"),
     uses=("gpu.other-processes",),
     reads=("gpu", "server", "model"),
+    claims=(
+        "sglang.kv-pool-no-room",
+        "vllm.gpu-memory-utilization-over-free",
+        "sglang.default-mem-fraction-static",
+        "vllm.gpu-memory-utilization-default",
+        "vllm.pooling-chunked-prefill",
+        "sglang.embedding-over-scheduler-limit-hangs",
+        "gpu.reset-refused",
+    ),
 )
 @skipping
 def check_memory_fit(ctx: "Context") -> Outcome:
@@ -78,9 +87,11 @@ def check_memory_fit(ctx: "Context") -> Outcome:
     configured context length comes from measurements on an H200 (SDPA and eager attention differ by 5x at 8192
     tokens). A release older than any the doctor knows is named as such, not sized by the oldest rule.
 
-    Why it matters: these are the costly failures that come after a multi-minute weight load: "Not enough memory.
-    Please try to increase --mem-fraction-static", CUDA out of memory because another process holds memory, vLLM
-    refusing to start, and an over-length embedding request that hangs instead of failing when SGLang's KV pool
+    Why it matters: these are the costly failures that come after a multi-minute weight load: SGLang's "Not enough
+    memory. Please try to increase --mem-fraction-static" (before 0.5.16; "Loaded weights leave no GPU memory for the
+    KV cache under --mem-fraction-static=..." from 0.5.16, kv_cache_configurator.py), CUDA out of memory because
+    another process holds memory, vLLM refusing to start (its free-memory check, gpu_worker.py, from about 0.9.1;
+    0.8.5 fails differently, vllm#17431), and an over-length embedding request that hangs instead of failing when SGLang's KV pool
     holds fewer tokens than the context length (sglang#40459).
 
     How to fix: use the printed value: `--mem-fraction-static` (SGLang) or `--gpu-memory-utilization` (vLLM) that

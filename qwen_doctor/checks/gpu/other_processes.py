@@ -44,6 +44,7 @@ def holders(ctx: "Context") -> tuple[list[dict[str, Any]], dict[int, int]]:
     applies=gpu_applies,
     requires=("gpu.driver", "gpu.devices"),
     reads=("gpu", "host"),
+    claims=("sglang.kv-pool-no-room", "vllm.gpu-memory-utilization-over-free", "gpu.reset-refused"),
 )
 @skipping
 def check_other_processes(ctx: "Context") -> Outcome:
@@ -51,9 +52,11 @@ def check_other_processes(ctx: "Context") -> Outcome:
     name, user, command line (secrets redacted) and how much it holds, plus memory in use that no visible process
     accounts for (processes in other containers or VMs). The server under examination itself is not counted.
 
-    Why it matters: SGLang sizes its static pool from the memory free at start, and vLLM refuses to start when
-    `--gpu-memory-utilization` asks for more than is free: another process's memory becomes CUDA out-of-memory or
-    "Not enough memory. Please try to increase --mem-fraction-static" at start-up (sglang.md 9). With `--tp-size` > 1
+    Why it matters: SGLang sizes its static pool from the memory free at start, and vLLM (from about 0.9.1,
+    gpu_worker.py) refuses to start when `--gpu-memory-utilization` asks for more than is free: another process's
+    memory becomes CUDA out-of-memory or SGLang's start-up error for a KV pool with no room ("Not enough memory.
+    Please try to increase --mem-fraction-static" before 0.5.16, "Loaded weights leave no GPU memory for the KV
+    cache ..." from 0.5.16; sglang.md 9, kv_cache_configurator.py). With `--tp-size` > 1
     SGLang stops with "The memory capacity is unbalanced. Some GPUs may be occupied by other processes.".
 
     How to fix: stop the holder yourself if it is a stale copy (the doctor never kills anything), move the server to a

@@ -69,6 +69,7 @@ def alloc_conf_note(ctx: "Context") -> str | None:
     requires=("gpu.driver", "gpu.devices"),
     uses=("gpu.memory-fit",),
     reads=("gpu", "server"),
+    claims=("gpu.reset-refused", "gpu.nvml-timeout"),
 )
 @skipping
 def check_trial_allocation(ctx: "Context") -> Outcome:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     severity=Status.WARN,
     applies=ANY_SERVER,
     reads=("server",),
+    claims=("launch.flag-tables",),
 )
 def check_abbreviations(ctx: "Context") -> Outcome:
     """What it checks: options written as abbreviations (e.g. `--is-embed` for `--is-embedding`).

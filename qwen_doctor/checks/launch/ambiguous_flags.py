@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     "No ambiguous abbreviations",
     applies=ANY_SERVER,
     reads=("server",),
+    claims=("launch.flag-tables",),
 )
 def check_ambiguous_flags(ctx: "Context") -> Outcome:
     """What it checks: no option is an ambiguous abbreviation.

@@ -47,6 +47,7 @@ def _env_set(ctx: "Context", name: str, truthy: tuple[str, ...] | None = None) -
     "Context length within the model's maximum",
     applies=server_in("sglang", "vllm"),
     reads=("server", "model"),
+    claims=(OVER_LENGTH.id,),
 )
 def check_context_length(ctx: "Context") -> Outcome:
     """What it checks: `--context-length` (SGLang) / `--max-model-len` (vLLM) against the model's own maximum (config.json, found where the server would find it: a local directory or the Hugging Face cache).

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     severity=Status.WARN,
     applies=ANY_SERVER,
     reads=("server",),
+    claims=("launch.flag-tables",),
 )
 def check_deprecated_flags(ctx: "Context") -> Outcome:
     """What it checks: options the target release marks as deprecated (e.g. vLLM `--task` in 0.10.1-0.12.0, SGLang `--disable-cuda-graph` from 0.5.16).

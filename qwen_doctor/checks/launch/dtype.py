@@ -31,6 +31,7 @@ def _serving_dtype(ctx: "Context") -> tuple[str | None, str]:
     severity=Status.WARN,
     applies=ANY_SERVER,
     reads=("server", "model"),
+    claims=("model.fp16-nan-8b",),
 )
 def check_dtype(ctx: "Context") -> Outcome:
     """What it checks: the dtype the server will run Qwen3-Embedding in.

@@ -8,6 +8,7 @@ from ...launch import Occurrence
 from ...results import Fix, Outcome
 from ...spec import check
 from ._common import ANY_SERVER, issues
+from .launcher import VLLM_API_SERVER_TAKES_POSITIONAL
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     "Option values are well-formed",
     applies=ANY_SERVER,
     reads=("server", "deployment"),
+    claims=("launch.flag-tables", VLLM_API_SERVER_TAKES_POSITIONAL.id),
 )
 def check_flag_values(ctx: "Context") -> Outcome:
     """What it checks: every option has a valid value: present when needed, of the right type, among the choices, and no stray arguments.
@@ -30,6 +32,11 @@ def check_flag_values(ctx: "Context") -> Outcome:
     """
     t = ctx.target
     found = issues(ctx, "missing-value", "bad-choice", "bad-type", "extra-positional", "bad-value")
+    L = t.launch
+    if L is not None and L.launcher == "python -m vllm.entrypoints.openai.api_server" and ctx.server is not None and ctx.server.at(VLLM_API_SERVER_TAKES_POSITIONAL, False):
+        # one positional model is accepted there (and ignored): launch.launcher reports it
+        first = next((i for i in found if i.kind == "extra-positional"), None)
+        found = [i for i in found if i is not first]
     runtime = t.deployment.runtime_vars if t.deployment is not None else ()
     if runtime:  # values filled in at run time ($POD_INDEX, $(VAR), ${VAR}) cannot be judged here
         found = [i for i in found if not any(v and v in i.message for v in runtime) and "$" not in i.message]

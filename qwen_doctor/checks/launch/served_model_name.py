@@ -32,6 +32,7 @@ SGLANG_COLON_IN_NAME = Behaviour(
     "Served model name accepted by SGLang",
     applies=server_in("sglang"),
     reads=("server",),
+    claims=(SGLANG_COLON_IN_NAME.id,),
 )
 def check_served_name(ctx: "Context") -> Outcome:
     """What it checks: the served model name has no ':' on SGLang >= 0.5.6.

@@ -37,6 +37,7 @@ PIP_UPGRADE = "pip install -U 'sglang>=0.5.9'"
     applies=server_in("sglang"),
     uses=("model.weights",),
     reads=("server",),
+    claims=(SGLANG_WEIGHT_PREFIX.id,),
 )
 def check_sglang_model_support(ctx: "Context") -> Outcome:
     """What it checks: that this SGLang version loads Qwen3-Embedding weights correctly from this model path.

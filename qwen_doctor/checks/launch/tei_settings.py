@@ -59,14 +59,17 @@ DEFAULT_CONTEXT = 32768  # Qwen3-Embedding-0.6B's max_position_embeddings, when 
     "TEI pooling, truncation and version",
     applies=server_in("tei"),
     reads=("server", "model"),
+    claims=(TEI_AUTO_TRUNCATE_DEFAULT.id, TEI_SHORT_BATCH_NO_TRUNCATE.id, TEI_QWEN3_CONSISTENT.id, "tei.auto-truncate-short-batch"),
 )
 def check_tei_settings(ctx: "Context") -> Outcome:
     """What it checks: TEI settings that silently change Qwen3-Embedding's vectors: pooling, truncation, version.
 
     Why it matters: Qwen3-Embedding pools the last token; `--pooling mean` (or `cls`) gives healthy-looking but useless
     vectors. TEI >= 1.9 truncates inputs silently at `--max-batch-tokens` (16384 by default) although the model takes
-    32768 (auto-truncate is on by default since TEI #829), which also cuts the end token the model pools on; TEI <= 1.8.2
-    hangs on such inputs instead (TEI #723, fixed by #725 in 1.8.3). TEI 1.7.2 gave non-deterministic and
+    32768 (auto-truncate is on by default since TEI #829); the truncation keeps the appended `<|endoftext|>` the model
+    pools on (it happens inside the tokenizers library), so text is lost. `--auto-truncate` caps inputs at
+    `--max-batch-tokens` only from 1.8.3 (#725): TEI <= 1.8.2 hangs on inputs longer than `--max-batch-tokens`, with
+    or without it (TEI #723). TEI 1.7.2 gave non-deterministic and
     batch-vs-single inconsistent Qwen3 embeddings (TEI #642, #649; fixed in 1.7.3/1.7.4); Qwen3 support arrived in
     1.7.2 (vllm-tei-qwen3.md C.1, C.4).
 
@@ -91,10 +94,9 @@ def check_tei_settings(ctx: "Context") -> Outcome:
     if isinstance(auto, str):
         auto = auto.lower() not in ("false", "0")
     if mbt is not None and mbt < ctx_len:
-        if auto:
-            problems.append(
-                f"--max-batch-tokens {mbt} < the model's {ctx_len} tokens with auto-truncate on: inputs longer than {mbt} tokens are silently truncated (their end token is cut)"
-            )
+        said = ctx.claim("tei.auto-truncate-short-batch", mbt=mbt, base=ctx_len, version=v) if auto else None
+        if said:
+            problems.append(f"--max-batch-tokens {mbt} < the model's {ctx_len} tokens with auto-truncate on: {said}")
         elif server.at(TEI_SHORT_BATCH_NO_TRUNCATE, "hangs") == "hangs":
             problems.append(
                 f"--max-batch-tokens {mbt} < the model's {ctx_len} tokens: TEI {v} hangs on inputs longer than {mbt} tokens (TEI #723, fixed in 1.8.3)"

@@ -107,11 +107,14 @@ def _positional_ok(ctx: "Context", idx: int) -> bool:
     "Options exist in this server version",
     applies=ANY_SERVER,
     reads=("server",),
+    claims=("launch.unknown-option-exit", "launch.flag-tables"),
 )
 def check_unknown_flags(ctx: "Context") -> Outcome:
     """What it checks: every option in the launch command exists in the target server version's real argument parser.
 
-    Why it matters: argparse rejects an unknown option at once (`error: unrecognized arguments: --embedding`, exit 2).
+    Why it matters: the server rejects an unknown option at once: SGLang's and vLLM's argparse with
+    `error: unrecognized arguments: --embedding`, TEI's clap with `error: unexpected argument '--embedding' found`
+    (exit code 2 for all three).
     Folklore flags such as `--embedding`, `--enable-embedding`, `--disable-flash-attn` and, on SGLang, vLLM's
     `--max-num-seqs` do not exist; `--task` was removed from vLLM in 0.13.0 ([vLLM 0.13.0] vllm/engine/arg_utils.py,
     vllm-tei-qwen3.md B.1). The flag tables are generated from the parsers of 15 SGLang and 8 vLLM releases.
@@ -169,8 +172,9 @@ def check_unknown_flags(ctx: "Context") -> Outcome:
         drop_occ.append(Occurrence(idx, length, args[idx], None, None, None, "unknown"))
     fix = ctx.relaunch.fix("; ".join(lines), drop=drop_occ, set_options=set_opts)
     n = len(found)
+    said = ctx.claim("launch.unknown-option-exit", options=" ".join(i.written for i in found), first=found[0].written)
     return Outcome.fail(
-        f"{n} unrecognized option{'s' if n > 1 else ''}: {', '.join(i.written for i in found)} — {t.server} exits at once with `error: unrecognized arguments` (exit code 2)",
+        f"{n} unrecognized option{'s' if n > 1 else ''}: {', '.join(i.written for i in found)} — {said or f'{t.server} exits at once (exit code 2)'}",
         fix,
         unknown=[i.written for i in found],
         details=lines,

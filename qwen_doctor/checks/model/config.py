@@ -21,13 +21,14 @@ if TYPE_CHECKING:  # pragma: no cover
     applies=applies_model,
     requires=("model.directory",),
     reads=("model", "server"),
+    claims=("model.config-required",),
 )
 def check_config(ctx: "Context") -> Outcome:
     """What it checks: config.json parses; the architecture is Qwen3 (`Qwen3ForCausalLM`, as Qwen3-Embedding declares,
     or `Qwen3Model`); the variant from hidden_size and num_hidden_layers (0.6B: 1024/28, 4B: 2560/36, 8B: 4096/36),
     which gives the embedding dimension; and the dtype the server will compute in.
 
-    Why it matters: every server reads config.json first. A size that matches no Qwen3-Embedding variant is a
+    Why it matters: every server reads config.json to load the model. A size that matches no Qwen3-Embedding variant is a
     fine-tune or another model: dimensions and memory differ from the published ones. The 8B model gives NaN vectors
     for some inputs in float16 (QwenLM/Qwen3-Embedding#164); bfloat16 or float32 are fine. TEI's CUDA default is
     float16 and it has no bfloat16 for Qwen3, so TEI needs `--dtype float32` for the 8B.
@@ -41,7 +42,7 @@ def check_config(ctx: "Context") -> Outcome:
     cfg = mf.config
     if cfg is None:
         return Outcome.fail(
-            f"{mf.config_error}: every server reads config.json first and stops without it",
+            f"{mf.config_error}: every server reads config.json to load the model and stops without it",
             Fix("Take config.json from the model's repository (e.g. hf download Qwen/Qwen3-Embedding-0.6B config.json --local-dir DIR)."),
         )
     archs = cfg.get("architectures") if isinstance(cfg.get("architectures"), list) else []

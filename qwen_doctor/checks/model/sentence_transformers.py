@@ -95,6 +95,7 @@ def _vllm_autodetect_note(ctx: "Context") -> str:
     applies=qwen3_only("last-token pooling from the sentence-transformers files"),
     requires=("model.directory",),
     reads=("model", "server"),
+    claims=(VLLM_ST_AUTODETECT.id,),
 )
 def check_sentence_transformers(ctx: "Context") -> Outcome:
     """What it checks: the sentence-transformers files: modules.json (Transformer -> Pooling -> Normalize) and

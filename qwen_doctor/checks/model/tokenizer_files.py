@@ -52,6 +52,7 @@ def scan_tokenizer_files(d: Path) -> TokenizerFiles:
     applies=applies_tokenizer,
     requires=("model.directory",),
     reads=("model", "server"),
+    claims=("model.no-tokenizer-config", "tokenizer.appends-endoftext"),
 )
 def check_tokenizer_files(ctx: "Context") -> Outcome:
     """What it checks: the tokenizer files: tokenizer.json (or vocab.json + merges.txt) and tokenizer_config.json, none
@@ -99,7 +100,7 @@ def check_tokenizer_files(ctx: "Context") -> Outcome:
             "appends no <|endoftext|> (a stale snapshot; see tokenizer.end-token)"
         )
     if "tokenizer_config.json" not in present:
-        warns.append("no tokenizer_config.json: special-token roles and model_max_length fall back to transformers' defaults")
+        warns.append("no tokenizer_config.json: " + (ctx.claim("model.no-tokenizer-config") or "special-token roles and model_max_length are not set"))
     if warns:
         return Outcome.warn("; ".join(warns), fix_dl, **ev)
     return Outcome.passed(f"tokenizer.json and tokenizer_config.json present ({src})", **ev)

@@ -150,6 +150,7 @@ def scan_weights(d: Path, cfg: Mapping[str, Any] | None) -> WeightScan:
     applies=applies_model,
     requires=("model.directory",),
     reads=("model",),
+    claims=("model.safetensors-errors", "sglang.qwen3-weight-prefix"),
 )
 def check_weights(ctx: "Context") -> Outcome:
     """What it checks: the weights: a single model.safetensors, or every shard that model.safetensors.index.json names;
@@ -158,7 +159,8 @@ def check_weights(ctx: "Context") -> Outcome:
     so it takes milliseconds even for the 8B model, and a directory served by many targets is read once per run.
 
     Why it matters: a truncated download or a clone without `git lfs pull` is otherwise found only after a multi-minute
-    server start ("Error while deserializing header: MetadataIncompleteBuffer" / "HeaderTooLarge"). The total weight
+    server start (safetensors 0.8.0: "Error while deserializing header: incomplete metadata, file not fully covered"
+    for a truncated file or trailing bytes, "header too large" for an LFS pointer; tests/claims/test_experiments.py). The total weight
     bytes feed the GPU memory check, and the key prefix (`layers.*` as in Qwen3-Embedding's checkpoint, or
     `model.layers.*`) decides whether SGLang 0.4.7-0.5.8.post1 loads the weights (launch.sglang-weight-loading).
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...spec import collect
-from . import content_type, dimensions, embeddings, health, identity, latency, long_input, reachable
+from . import content_type, dimensions, embeddings, health, identity, latency, load, long_input, metrics, parity, reachable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...registry import Registry
 
-MODULES = (reachable, identity, health, embeddings, dimensions, content_type, latency, long_input)
+MODULES = (reachable, identity, health, embeddings, parity, dimensions, content_type, latency, long_input, metrics, load)
 
 
 def register(registry: "Registry") -> None:

@@ -2,7 +2,9 @@
 and the corrected launch command.
 
 Every request goes through :mod:`qwen_doctor.probe.http` (explicit connect/read timeouts, a time limit on the
-whole answer, capped bodies, bounded redirects, classified errors, API key only in the Authorization header).
+whole answer, capped bodies, redirects not followed, classified errors, API key only in the Authorization header),
+with one :class:`~qwen_doctor.probe.guard.RequestGuard` per target and run: after consecutive timeouts the server
+counts as stalled and the checks not started yet SKIP (:func:`halted`) instead of each waiting out its own.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ...results import Applicability, Fix
+from ...results import Applicability, Fix, Outcome
 from ..timeouts import TIMEOUTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
     from ...facts import ServerFacts
+    from ...probe.guard import RequestGuard
     from ...probe.http import ProbeClient
 
 TEXT_A = "qwen-doctor live probe: the quick brown fox jumps over the lazy dog."
@@ -47,6 +50,21 @@ class Budget:
         return max(0.2, min(want, self.left()))
 
 
+def guard(ctx: "Context") -> "RequestGuard":
+    """The request guard of this target in this run: shared by every probe.* check (consecutive timeouts, deadline)."""
+    from ...probe.guard import RequestGuard
+
+    return ctx.memo("probe.guard", lambda: RequestGuard(deadline_at=ctx.facts.deadline_at))
+
+
+def halted(ctx: "Context") -> Outcome | None:
+    """SKIP when no more requests go to this server: it stalled (consecutive timeouts) or the deadline is near."""
+    why = guard(ctx).halted()
+    if why is None:
+        return None
+    return Outcome.skip(why, stalled=guard(ctx).stalled)
+
+
 def client(ctx: "Context", *, read_timeout: float | None = None, max_connections: int = 4) -> "ProbeClient":
     from ...probe.http import ProbeClient
 
@@ -57,6 +75,7 @@ def client(ctx: "Context", *, read_timeout: float | None = None, max_connections
         connect_timeout=o.connect_timeout,
         read_timeout=o.probe_timeout if read_timeout is None else read_timeout,
         max_connections=max_connections,
+        guard=guard(ctx),
     )
 
 

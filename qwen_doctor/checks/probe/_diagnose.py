@@ -134,6 +134,19 @@ def network_failure(ctx: "Context", r: "Reply", what: str) -> Outcome:
         return Outcome.fail(
             f"{what}: {f.message}: a redirect loop (proxy or ingress rule)", Fix("Point --url at the server itself, or fix the redirect rule."), **ev
         )
+    if f.kind is Failure.REDIRECT:
+        # not followed, so the doctor cannot tell whether the request would work where the redirect points
+        return Outcome.warn(
+            f"{what}: {f.message}; whether the request works there is not known",
+            Fix(
+                "Point --url at the server itself (clients that follow redirects send their requests, and their API key, where the redirect points), or fix the proxy's redirect rule."
+            ),
+            **ev,
+            redirect_to=r.redirect_to,
+            http_status=r.status,
+        )
+    if f.kind is Failure.STALLED:
+        return Outcome.skip(f.message.removeprefix("not sent: "), **ev, stalled=True)
     return Outcome.fail(f"{what}: {f}", Fix("See probe.reachable; the connection failed mid-way."), **ev)
 
 

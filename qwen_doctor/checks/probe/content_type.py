@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ...probe import UNSUPPORTED_MEDIA
 from ...results import Outcome, Status
 from ...spec import check
-from ._common import REACHABLE, TEXT_A, Budget, applies, client, embed_body, embeddings_work
+from ._common import REACHABLE, TEXT_A, Budget, applies, client, embed_body, embeddings_work, halted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -30,6 +30,9 @@ def check_content_type(ctx: "Context") -> Outcome:
 
     How to fix: always send `Content-Type: application/json` (curl -H 'Content-Type: application/json'; `requests.post(..., json=...)` sets it).
     """
+    stop = halted(ctx)  # the server stalled (consecutive timeouts) or the deadline is near
+    if stop is not None:
+        return stop
     skip = embeddings_work(ctx)
     if skip:
         return Outcome.skip(skip)

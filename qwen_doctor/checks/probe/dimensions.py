@@ -9,7 +9,7 @@ from ...probe import MATRYOSHKA, NORM_TOL, BadVector, extract_vectors, stats
 from ...results import Fix, Outcome, Status
 from ...spec import check
 from ...versions import Behaviour, rows
-from ._common import REACHABLE, TEXT_A, Budget, applies, client, embed_body, embeddings_work, kind, launch_fix, live_server, older_than_known
+from ._common import REACHABLE, TEXT_A, Budget, applies, client, embed_body, embeddings_work, halted, kind, launch_fix, live_server, older_than_known
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -89,6 +89,7 @@ def _ignored_why(ctx: "Context", k: str | None) -> str:
     requires=REACHABLE,
     uses=("probe.embeddings", "probe.identity"),
     reads=("http", "server"),
+    claims=(SGLANG_DIMENSIONS.id,),
 )
 def check_dimensions(ctx: "Context") -> Outcome:
     """What it checks: whether the server honours the OpenAI `dimensions` field (Matryoshka / MRL truncation): a request for fewer dimensions must return that many, re-normalized.
@@ -97,6 +98,9 @@ def check_dimensions(ctx: "Context") -> Outcome:
 
     How to fix: SGLang >= 0.5.5: --json-model-override-args '{"is_matryoshka": true}'; vLLM: --hf-overrides '{"is_matryoshka": true}'; or truncate and re-normalize on the client.
     """
+    stop = halted(ctx)  # the server stalled (consecutive timeouts) or the deadline is near
+    if stop is not None:
+        return stop
     skip = embeddings_work(ctx)
     if skip:
         return Outcome.skip(skip)

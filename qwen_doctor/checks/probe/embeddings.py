@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ...probe import BATCH_COSINE_MIN, DETERMINISM_COSINE_MIN, NORM_TOL, BadVector, cosine, extract_vectors, max_abs_diff, stats
 from ...results import Fix, Outcome
 from ...spec import check
-from ._common import MODEL_USES, REACHABLE, TEXT_A, TEXT_B, Budget, applies, client, embed_body, kind, model_name
+from ._common import MODEL_USES, REACHABLE, TEXT_A, TEXT_B, Budget, applies, client, embed_body, halted, kind, model_name
 from ._diagnose import diagnose, json_or_fail
 from ._local import appended_id, expected_dim, local_tokenizer, token_ids
 
@@ -25,6 +25,7 @@ Finding = tuple[str, "Fix | None"]
     requires=REACHABLE,
     uses=("probe.identity", "probe.health", *MODEL_USES),
     reads=("http", "server", "model", "tokenizer"),
+    claims=("vllm.normalize-switch",),
 )
 def check_embeddings(ctx: "Context") -> Outcome:
     """What it checks: POST /v1/embeddings with Content-Type: application/json: the answer's shape, the dimension (from --expect-dim, else the model's config or variant), finite values, the L2 norm (reported; PASS near 1), determinism (the same input twice), batch vs single consistency (cosine >= 0.999), and usage.prompt_tokens against the local tokenizer when the model directory is known. The answer's `model` field is recorded, not judged: SGLang answers with the model path, not the served name (serving_embedding.py _build_embedding_response, every release; sglang#4293 "intended").
@@ -33,6 +34,9 @@ def check_embeddings(ctx: "Context") -> Outcome:
 
     How to fix: follow the named flag (SGLang --is-embedding, vLLM --runner pooling --convert embed) — the launch.embedding-mode check explains it; pass --api-key; serve the 8B in bf16 or fp32, not fp16; update a stale tokenizer.json (the current one appends <|endoftext|>); batch/single differences point at padding bugs (TEI before 1.7.3).
     """
+    stop = halted(ctx)  # the server stalled (consecutive timeouts) or the deadline is near
+    if stop is not None:
+        return stop
     o = ctx.options
     budget = Budget("probe.embeddings")
     exp_dim, dim_src = expected_dim(ctx)
@@ -106,7 +110,11 @@ def check_embeddings(ctx: "Context") -> Outcome:
             warns.append(
                 (
                     f"vectors are not L2-normalized (norm {s1.norm:.4f}): cosine similarity is unaffected, but dot-product / inner-product indexes rank differently. SGLang always normalizes Qwen3-Embedding; vLLM and TEI do by default, so a pooler or client setting turned it off",
-                    Fix("Normalize on the client, or restore the server default (vLLM: pooler config normalize; TEI /embed: normalize=true)."),
+                    Fix(
+                        "Normalize on the client, or restore the server default ("
+                        + "; ".join(x for x in (ctx.claim("vllm.normalize-switch"), "TEI /embed: normalize=true") if x)
+                        + ")."
+                    ),
                 )
             )
     if s1.finite and s1.norm != 0:  # comparisons are meaningless on NaN or zero vectors (already a failure)

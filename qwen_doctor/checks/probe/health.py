@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from ...results import Fix, Outcome
 from ...spec import check
 from ...versions import Behaviour, rows
-from ._common import REACHABLE, Budget, applies, client, kind, live_server, older_than_known
+from ._common import REACHABLE, Budget, applies, client, halted, kind, live_server, older_than_known
+from ._diagnose import network_failure
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -51,6 +52,7 @@ def _ready_missing() -> str:
     requires=REACHABLE,
     uses=("probe.identity",),
     reads=("http", "server"),
+    claims=(SGLANG_HEALTH.id, SGLANG_READY.id,),
 )
 def check_health(ctx: "Context") -> Outcome:
     """What it checks: GET /health (status, latency, body size) and GET /ready where the server has it (SGLang >= 0.5.20).
@@ -59,6 +61,9 @@ def check_health(ctx: "Context") -> Outcome:
 
     How to fix: probe readiness with HTTP GET /health and a timeout above 20 s (not a TCP probe, not GET /); a 503 during start-up clears after warm-up; a persistent 503 or a hang needs the server log (engine stuck or crashed); raise SGLANG_HEALTH_CHECK_TIMEOUT when long prefills delay the probe.
     """
+    stop = halted(ctx)  # the server stalled (consecutive timeouts) or the deadline is near
+    if stop is not None:
+        return stop
     o = ctx.options
     k = kind(ctx)
     sf = live_server(ctx)
@@ -69,7 +74,8 @@ def check_health(ctx: "Context") -> Outcome:
     want = max(o.probe_timeout, SGLANG_HEALTH_TIMEOUT + 2.0) if sglang in ("probe", "probe+starting") else o.probe_timeout
     with client(ctx) as c:
         r = c.get("/health", read_timeout=budget.read(want))
-        ready = c.get("/ready", read_timeout=budget.read(o.probe_timeout)) if budget.left() > 1 else None
+        # /ready only matters when /health answered (after a timeout it would only be another wait)
+        ready = c.get("/ready", read_timeout=budget.read(o.probe_timeout)) if budget.left() > 1 and r.failure is None else None
     ev: dict[str, Any] = {"health_status": r.status, "health_ms": r.ms, "health_body_bytes": len(r.body)}
     ready_txt = ""
     if ready is not None and ready.answered:
@@ -95,6 +101,9 @@ def check_health(ctx: "Context") -> Outcome:
                 **ev,
                 failure=r.failure.kind.value,
             )
+        if r.failure.kind in (Failure.REDIRECT, Failure.STALLED):
+            out = network_failure(ctx, r, "GET /health")
+            return Outcome(out.status, out.summary, {**ev, **out.evidence}, out.fix)
         return Outcome.fail(f"GET /health: {r.failure}", Fix("See probe.reachable."), **ev, failure=r.failure.kind.value)
     st = r.status
     if st == 200:

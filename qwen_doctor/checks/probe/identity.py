@@ -9,8 +9,8 @@ from ...probe import find_key
 from ...results import Fix, Outcome, Status
 from ...spec import check
 from ...versions import Behaviour, rows
-from ._common import REACHABLE, Budget, applies, client
-from ._diagnose import auth_outcome, embedding_mode_fix, model_mismatch
+from ._common import REACHABLE, Budget, applies, client, halted
+from ._diagnose import auth_outcome, embedding_mode_fix, model_mismatch, network_failure
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -53,6 +53,7 @@ _EMBEDDING_INFO = {
     applies=applies,
     requires=REACHABLE,
     reads=("http", "server"),
+    claims=(SGLANG_MODEL_INFO_ROUTES.id,),
 )
 def check_identity(ctx: "Context") -> Outcome:
     """What it checks: who answers: GET /v1/models (served names and max_model_len, compared with --model-name, the name clients send), SGLang's /model_info (>= 0.5.6; /get_model_info before), whose is_generation must be false (0.5.23 also reports an `embedding` object: enabled, normalize, supports_dimensions, and requires_embedding_flag, true for an architecture that is an embedding model only with --is-embedding), and /server_info, vLLM's /version, TEI's /info (no /v1/models there); from these, the server kind and version.
@@ -61,6 +62,9 @@ def check_identity(ctx: "Context") -> Outcome:
 
     How to fix: start SGLang with --is-embedding (vLLM: --runner pooling); make clients send the served name, or set --served-model-name to the name they send; pass --api-key when the server requires one.
     """
+    stop = halted(ctx)  # the server stalled (consecutive timeouts) or the deadline is near
+    if stop is not None:
+        return stop
     o, t = ctx.options, ctx.target
     declared = t.server
     budget = Budget("probe.identity")
@@ -101,6 +105,8 @@ def check_identity(ctx: "Context") -> Outcome:
                         None,
                     )
                 )
+        elif models is not None and models.failure is not None and models.failure.kind.value in ("redirect", "stalled"):
+            return network_failure(ctx, models, "GET /v1/models")
         elif models is not None:
             return Outcome.fail(f"GET /v1/models: {models.failure}", Fix("See probe.reachable."), failure=models.failure.kind.value if models.failure else None)
         if served:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ...probe import percentile
 from ...results import Fix, Outcome
 from ...spec import check
-from ._common import REACHABLE, Budget, applies, client, embed_body, embeddings_work
+from ._common import REACHABLE, Budget, applies, client, embed_body, embeddings_work, halted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -34,6 +34,9 @@ def check_latency(ctx: "Context") -> Outcome:
 
     How to fix: compare with the server's own metrics (/metrics); reduce concurrent long inputs, add replicas, or raise the server's concurrency limits; the request count and concurrency are bounded (at most 1000 requests, 64 in flight).
     """
+    stop = halted(ctx)  # the server stalled (consecutive timeouts) or the deadline is near
+    if stop is not None:
+        return stop
     skip = embeddings_work(ctx)
     if skip:
         return Outcome.skip(skip)
@@ -45,16 +48,17 @@ def check_latency(ctx: "Context") -> Outcome:
     errors: list[str] = []
     lock = threading.Lock()
     done = 0
-    stopped = False
+    stopped: str | bool = False  # why the remaining requests were not sent
     progress = _Progress(n, enabled=bool(o.progress))
     t0 = time.monotonic()
     with client(ctx, max_connections=conc) as c:
 
         def one(i: int) -> None:
             nonlocal done, stopped
-            if budget.left() < 1:
+            why = "time limit" if budget.left() < 1 else (c.guard.halted() if c.guard is not None else None)
+            if why:
                 with lock:
-                    stopped = True
+                    stopped = stopped or why
                 return
             r = c.post_json("/v1/embeddings", embed_body(ctx, f"latency probe {i}: a short sentence."), read_timeout=budget.read(o.probe_timeout))
             with lock:
@@ -79,7 +83,7 @@ def check_latency(ctx: "Context") -> Outcome:
     if errors:
         ev["first_error"] = errors[0]
     if stopped:
-        ev["stopped_early"] = True
+        ev["stopped_early"] = stopped
     if not lat:
         return Outcome.fail(
             f"all {done} latency requests failed: {errors[0] if errors else 'no request completed in time'}",
@@ -96,7 +100,7 @@ def check_latency(ctx: "Context") -> Outcome:
     )
     text = f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {mx * 1000:.0f} ms over {len(lat)} requests (concurrency {conc}, {ev['rps']} req/s)"
     if stopped:
-        text += f"; stopped after {done} of {n} requests (time limit)"
+        text += f"; stopped after {done} of {n} requests ({stopped})"
     if errors:
         return Outcome.warn(f"{len(errors)} of {done} requests failed ({errors[0]}); {text}", Fix("Check the server's concurrency limits and log."), **ev)
     if p95 > SLOW_P95_S:

@@ -8,7 +8,7 @@ from ...probe import SGLANG_HANG_BUG, TEI_HANG_BUG, TOO_LONG, long_text, over_le
 from ...results import Applicability, Fix, Outcome
 from ...spec import check
 from ...versions import Behaviour, rows
-from ._common import MODEL_USES, REACHABLE, Budget, applies, client, embed_body, embeddings_work, kind, launch_fix, live_server
+from ._common import MODEL_USES, REACHABLE, Budget, applies, client, embed_body, embeddings_work, halted, kind, launch_fix, live_server
 from ._diagnose import diagnose, known_refusal
 from ._local import context_length, local_tokenizer, token_ids
 
@@ -115,6 +115,7 @@ def _truncated(ctx: "Context", k: str | None, sf: "ServerFacts | None", sent: st
     requires=REACHABLE,
     uses=("probe.embeddings", "probe.identity", "probe.latency", *MODEL_USES),
     reads=("http", "server", "model", "tokenizer"),
+    claims=(TEI_OVER_LENGTH.id, "sglang.auto-truncate-cuts-end-token", "tokenizer.truncation-keeps-end-token",),
 )
 def check_long_input(ctx: "Context") -> Outcome:
     """What it checks: one request just over the server's context length (max_model_len from /v1/models, TEI's max_input_length, else the launch command's --context-length / --max-model-len, else the model config), built with the local tokenizer when available (else a text with at least one token per word): a 4xx rejection is safe (PASS), a 200 means silent truncation (WARN), no answer within the timeout is a hang (FAIL). The request is at most ~0.8 MB; it runs after the other probes.
@@ -123,6 +124,9 @@ def check_long_input(ctx: "Context") -> Outcome:
 
     How to fix: for a hang: keep KV capacity >= context length (--mem-fraction-static / --max-total-tokens), lower --context-length, or --allow-auto-truncate; for truncation: drop --allow-auto-truncate (SGLang), set --auto-truncate false with --max-batch-tokens >= the max input length (TEI >= 1.9.2), and split long documents on the client.
     """
+    stop = halted(ctx)  # the server stalled (consecutive timeouts) or the deadline is near
+    if stop is not None:
+        return stop
     skip = embeddings_work(ctx)
     if skip:
         return Outcome.skip(skip)

@@ -116,9 +116,13 @@ def check_reachable(ctx: "Context") -> Outcome:
     if note:
         ev["note"] = note
     where = f"{host}:{port}"
-    if r.status is not None:  # an HTTP status line came back: reachable (a bad body is the other checks' business)
+    if r.status is not None and (r.failure is None or r.failure.kind is not Failure.TOO_MANY_REDIRECTS):
+        # an HTTP status line came back: reachable (a bad body is the other checks' business)
         extra = f"; {note}" if note else ""
-        if r.failure is not None:
+        if r.failure is not None and r.failure.kind is Failure.REDIRECT:
+            ev["redirect_to"] = r.redirect_to
+            extra += f"; {r.failure.message}"
+        elif r.failure is not None:
             extra += f"; the body of GET / did not arrive completely ({r.failure})"
         return Outcome.passed(f"{c.base_url} answers HTTP (GET / -> {r.status} in {r.ms} ms){extra}", **ev, http_status=r.status)
     f = r.failure

@@ -32,12 +32,8 @@ SGLANG_EMBED_OVERLENGTH_HANG = Behaviour(
     ),
 )
 
-#: TEI's --auto-truncate default
-TEI_AUTO_TRUNCATE_DEFAULT = Behaviour(
-    "tei.auto-truncate-default",
-    "Whether TEI truncates too-long inputs when neither --auto-truncate nor AUTO_TRUNCATE is given.",
-    rows("tei", "vllm-tei-qwen3.md C.4: router/src/main.rs, text-embeddings-inference#829 (v1.9.0)", (">=1.9.0", True), ("<1.9.0", False)),
-)
+#: TEI's --auto-truncate default: the one table, beside launch.tei-settings (one registry of claims: qwen_doctor.claims)
+from ..launch.tei_settings import TEI_AUTO_TRUNCATE_DEFAULT  # noqa: E402
 
 #: what TEI does when the model's max_input_length exceeds --max-batch-tokens and --auto-truncate is off
 TEI_OVER_MAX_BATCH_TOKENS = Behaviour(
@@ -203,16 +199,30 @@ def _tei_limit(ctx: "Context", cfg: Any) -> InputLimit:
         return InputLimit("tei", None, "unknown (no config.json)")
     ver = f"TEI {server.version}" if server is not None and server.version else "TEI"
     if base > mbt:
-        if at:
+        capped = server is None or server.at(TEI_OVER_MAX_BATCH_TOKENS, "hangs") != "hangs"  # --auto-truncate caps from 1.8.3
+        if at and capped:
+            said = ctx.claim("tei.auto-truncate-short-batch", mbt=mbt, base=base, version=server.version if server else "") if server else None
             return InputLimit(
                 "tei",
                 mbt,
                 f"--max-batch-tokens, below the model's {base} from {base_how}",
                 truncate_over=mbt,
                 truncate_text=(
-                    f"{ver} (--auto-truncate) silently cuts inputs of more than {mbt} tokens to {mbt} (--max-batch-tokens, below the model's {base}; "
-                    f"it keeps the end token, so text is lost); raise --max-batch-tokens to {base} to keep them whole"
+                    f"{ver} (--auto-truncate): {said or f'inputs of more than {mbt} tokens are silently cut to {mbt} (the end token is kept, text is lost)'}; "
+                    f"raise --max-batch-tokens to {base} to keep them whole"
                 ),
+                notes=older,
+            )
+        if at:  # TEI <= 1.8.2: no cap at --max-batch-tokens; longer inputs hang, the model's length is still the truncation point
+            said = ctx.claim("tei.auto-truncate-short-batch", mbt=mbt, base=base, version=server.version if server else "")
+            return InputLimit(
+                "tei",
+                base,
+                base_how,
+                hang_from=mbt + 1,
+                truncate_over=base,
+                hang_text=said or f"{ver} queues inputs of more than {mbt} tokens (--max-batch-tokens) forever (TEI issue #723, fixed in 1.8.3)",
+                truncate_text=f"{ver} (--auto-truncate) silently cuts inputs of more than {base} tokens (the end token is kept, text is lost)",
                 notes=older,
             )
         over = server.at(TEI_OVER_MAX_BATCH_TOKENS, "hangs") if server is not None else "refuses to start"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     applies=qwen3_tokenizer_rule("last-token pooling on <|endoftext|>"),
     requires=("tokenizer.load",),
     reads=("model", "tokenizer"),
+    claims=("tokenizer.appends-endoftext",),
 )
 def check_end_token(ctx: "Context") -> Outcome:
     """What it checks: that the tokenizer appends `<|endoftext|>` to every input: `"test"` must encode to

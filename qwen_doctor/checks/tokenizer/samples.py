@@ -26,6 +26,15 @@ def _n(items: list[Any], what: str = "sample") -> str:
     requires=("tokenizer.load",),
     uses=("model.config",),
     reads=("model", "server", "tokenizer"),
+    claims=(
+        "sglang.embedding-over-scheduler-limit-hangs",
+        "tei.auto-truncate-default",
+        "tei.max-input-over-max-batch-tokens",
+        "tei.too-long-status",
+        "tei.auto-truncate-short-batch",
+        "tokenizer.truncation-keeps-end-token",
+        "sglang.auto-truncate-cuts-end-token",
+    ),
 )
 def check_samples(ctx: "Context") -> Outcome:
     """What it checks: with `--samples FILE` (a text per line, or JSONL with a `text` field and optionally

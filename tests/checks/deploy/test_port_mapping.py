@@ -59,3 +59,21 @@ def test_k8s_port_mismatch_fails_when_a_service_targets_it(tmp_path):
     fail = by(run(targets_from_file(dump(tmp_path, "b.yaml", sglang_deployment(probes, ports=ports, services=[("embed-svc", "http")])))), "deploy.port-mapping")
     assert fail.status is Status.FAIL and "Service embed-svc (targetPort http)" in fail.summary
     assert fail.fix.launch_command.endswith("--port 8000")
+
+
+def test_docker_run_publishes_a_port_the_server_does_not_listen_on():
+    """`docker run -p 8080:8000` for SGLang (which listens on 30000): nothing answers on the published port. The TEI
+    README line (`-p 8080:80` on an image with PORT=80) is the passing case."""
+    from qwen_doctor.target import build_target
+
+    line = "docker run --gpus all -p 8080:8000 lmsysorg/sglang:v0.5.23 python3 -m sglang.launch_server --model-path /m/Qwen3-Embedding-0.6B --is-embedding --host 0.0.0.0"
+    bad = build_target([line])
+    r = by(run([bad]), "deploy.port-mapping")
+    assert r.status is Status.FAIL
+    assert "-p maps 8080:8000" in r.summary and "listens on 30000" in r.summary and "-p 8080:30000" in r.fix.text
+    assert r.fix.launch_command.startswith("docker run --gpus all -p 8080:8000 lmsysorg/sglang:v0.5.23 ") and r.fix.launch_command.endswith("--port 8000")
+    ok = build_target(["docker run --gpus all -p 8080:80 ghcr.io/huggingface/text-embeddings-inference:1.8 --model-id Qwen/Qwen3-Embedding-0.6B"])
+    assert by(run([ok]), "deploy.port-mapping").status is Status.PASS
+    host = build_target(["docker run --network host -p 1:2 vllm/vllm-openai:v0.12.0 --model /m"])
+    r = by(run([host]), "deploy.port-mapping")
+    assert r.status is Status.PASS and "--network host" in r.summary and "ignored" in r.summary

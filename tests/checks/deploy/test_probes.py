@@ -70,9 +70,16 @@ def test_recommended_probes_pass(tmp_path):
         ({"tcpSocket": {"port": 30000}}, Status.WARN, "bare TCP probe"),
         ({"httpGet": {"path": "/health", "port": 8000}, "timeoutSeconds": 30}, Status.FAIL, "checks port 8000, but SGLang listens on 30000"),
         ({"httpGet": {"path": "/health", "port": "metrics"}, "timeoutSeconds": 30}, Status.FAIL, "not a port name declared"),
-        ({"httpGet": {"path": "/healthz", "port": 30000}, "timeoutSeconds": 30}, Status.WARN, "'/healthz', which is not a health route of SGLang"),
+        # /healthz is routed by no SGLang release: 404 forever (readiness never passes)
+        (
+            {"httpGet": {"path": "/healthz", "port": 30000}, "timeoutSeconds": 30},
+            Status.FAIL,
+            "'/healthz', which SGLang 0.5.23 (image tag v0.5.23) does not route",
+        ),
+        # /v1/models is routed, but answers from the HTTP server alone
+        ({"httpGet": {"path": "/v1/models", "port": 30000}, "timeoutSeconds": 30}, Status.WARN, "does not tell whether the engine can serve"),
         ({"exec": {"command": ["curl", "-f", "http://localhost:30000/"]}, "timeoutSeconds": 30}, Status.WARN, "requests '/'"),
-        ({"grpc": {"port": 30000}}, Status.WARN, "gRPC probe"),
+        ({"grpc": {"port": 30000}}, Status.FAIL, "gRPC probe"),  # never succeeds: readiness never passes
     ],
 )
 def test_bad_readiness_probes(tmp_path, probe, status, words):
@@ -148,7 +155,14 @@ def _probe_result(tmp_path, version, readiness, env=()):
 def test_every_table_row_has_a_source_and_a_range():
     from qwen_doctor.checks.deploy import _health
 
-    for table in (_health.HEALTH_ROUTES, _health.HEALTH_PROBES_ENGINE, _health.HEALTH_GENERATION_SWITCH, _health.LOAD_BEHAVIOUR, _health.TCP_PROBE):
+    for table in (
+        _health.HEALTH_ROUTES,
+        _health.ENGINE_ROUTES,
+        _health.HEALTH_PROBES_ENGINE,
+        _health.HEALTH_GENERATION_SWITCH,
+        _health.LOAD_BEHAVIOUR,
+        _health.TCP_PROBE,
+    ):
         assert table.rows, table.id
         for row in table:
             assert row.source.strip() and row.server in ("sglang", "vllm", "tei"), (table.id, row)
@@ -162,12 +176,15 @@ def test_ready_route_boundary(tmp_path, version, status):
         assert "only since 0.5.20" in r.summary and f"SGLang {version} answers 404" in r.summary
 
 
-@pytest.mark.parametrize("version, status", [("0.5.5", Status.FAIL), ("0.5.6", Status.PASS)])
+@pytest.mark.parametrize("version, status", [("0.5.5", Status.FAIL), ("0.5.6", Status.WARN)])
 def test_model_info_route_boundary(tmp_path, version, status):
+    """/model_info appears in 0.5.6 (404 before: FAIL); from 0.5.6 it is routed but tells nothing of the engine (WARN)."""
     r = _probe_result(tmp_path, version, {"httpGet": {"path": "/model_info", "port": 30000}, "timeoutSeconds": 30})
     assert r.status is status, r.summary
     if status is Status.FAIL:
         assert "only since 0.5.6" in r.summary
+    else:
+        assert "answers from its HTTP server alone" in r.summary and "404" not in r.summary
 
 
 def test_health_probes_the_engine_from_0_4_10(tmp_path):
@@ -230,3 +247,54 @@ def test_connect_to_a_bound_socket_that_is_not_listening_is_refused():
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
         srv.close()
+
+
+def _vllm_probe(tmp_path, path, version="0.11.0"):
+    docs = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "emb"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "embed",
+                                "image": f"vllm/vllm-openai:v{version}",
+                                "command": ["vllm", "serve", "Qwen/Qwen3-Embedding-0.6B", "--runner", "pooling"],
+                                "ports": [{"containerPort": 8000}],
+                                "startupProbe": {"httpGet": {"path": "/health", "port": 8000}, "failureThreshold": 60, "periodSeconds": 10},
+                                "readinessProbe": {"httpGet": {"path": path, "port": 8000}},
+                            }
+                        ]
+                    }
+                }
+            },
+        }
+    ]
+    return by(run(targets_from_file(dump(tmp_path, "v.yaml", docs), server_version=version)), "deploy.probes")
+
+
+@pytest.mark.parametrize(
+    "path, status, words",
+    [
+        ("/", Status.FAIL, "answers 404"),  # vLLM routes no GET / (api_server.py at v0.8.5; v0.32.0/v0.33.0 routers)
+        ("/healthz", Status.FAIL, "does not route"),
+        ("/v1/models", Status.WARN, "does not tell whether the engine can serve"),
+        ("/version", Status.WARN, "HTTP server alone"),
+        ("/ping", Status.PASS, ""),  # SageMaker's ping calls health (serve/sagemaker/api_router.py)
+        ("/health", Status.PASS, ""),
+    ],
+)
+def test_vllm_probe_routes(tmp_path, path, status, words):
+    r = _vllm_probe(tmp_path, path)
+    assert r.status is status, r.summary
+    assert words in r.summary
+
+
+def test_tei_info_is_routed_but_static(tmp_path):
+    doc = load("tei-compose.yaml")[0]
+    doc["services"]["embeddings"]["healthcheck"] = {"test": ["CMD", "curl", "-f", "http://localhost:80/info"], "start_period": "300s"}
+    r = by(run(targets_from_file(dump(tmp_path, "c.yaml", [doc]))), "deploy.probes")
+    assert r.status is Status.WARN and "'/info'" in r.summary and "engine" in r.summary

