@@ -399,8 +399,7 @@ def capped(doctor):
 
 
 def _idle(port: int) -> socket.socket:
-    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-    return s
+    return socket.create_connection(("127.0.0.1", port), timeout=WAIT)
 
 
 def _closed_by_server(s: socket.socket) -> bytes:
@@ -451,9 +450,10 @@ def test_more_idle_connections_than_the_cap_keep_threads_bounded_and_livez_answe
             if got != 200:
                 time.sleep(0.1)
         assert got == 200 and time.monotonic() - t0 < 1.5 + 3
-        for s in held:  # every idle connection was closed by the server: cut off, or refused over the cap
-            s.settimeout(5)
-            assert _closed_by_server(s) in (b"", _closed_by_server.__defaults__ or b"") or True
+        for s in held:  # every idle connection was closed by the server: cut off silently, or refused over the cap
+            s.settimeout(5)  # a connection still open would raise TimeoutError here
+            data = _closed_by_server(s)
+            assert data == b"" or data.startswith(b"HTTP/1.0 503 "), data[:80]
     finally:
         for s in held:
             s.close()

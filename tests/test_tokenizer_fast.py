@@ -199,3 +199,62 @@ def test_the_child_is_killed_at_its_timeout(real_tokenizer_dir):
     t0 = time.monotonic()
     rep = tt.load_report(real_tokenizer_dir, timeout=0.05)
     assert not rep.ok and rep.stage == "timeout" and time.monotonic() - t0 < 10
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie waiting for a reaper counts as gone: it runs no code and holds no memory)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def test_the_tokenizer_child_dies_when_the_doctor_is_killed(tmp_path):
+    """End to end: the real CLI loads a tokenizer whose load never ends (a `tokenizers` module on the doctor's
+    PYTHONPATH that sleeps, standing in for a huge tokenizer on a slow disk), the doctor gets SIGKILL (no cleanup
+    code runs), and the loading process is gone within seconds (PR_SET_PDEATHSIG), not at its own timeout."""
+    import os
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux-only")
+    from tests.testkit import modeldirs
+
+    model = modeldirs.build_tiny_model_dir(tmp_path / "m")
+    slow = tmp_path / "slow" / "tokenizers"
+    slow.mkdir(parents=True)
+    mark = tmp_path / "child.pid"
+    (slow / "__init__.py").write_text("import os, time\nopen(os.environ['QD_TEST_MARK'], 'w').write(str(os.getpid()))\ntime.sleep(600)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QWEN_DOCTOR")}
+    env.update(PYTHONPATH=str(slow.parent), QD_TEST_MARK=str(mark))
+    doctor = subprocess.Popen(
+        [sys.executable, "-m", "qwen_doctor", "check", "--offline", "--select", "tokenizer.load", "--model-path", str(model), "--format", "json"],
+        cwd=Path(__file__).parent.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    child = None
+    try:
+        t0 = time.monotonic()
+        while not (mark.exists() and mark.read_text().strip()):
+            assert doctor.poll() is None, "the doctor ended before starting the tokenizer process"
+            assert time.monotonic() - t0 < 240, "the tokenizer process never started"
+            time.sleep(0.1)
+        child = int(mark.read_text())
+        with open(f"/proc/{child}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        assert ppid == doctor.pid and _alive(child)  # the doctor's own child, loading
+        doctor.send_signal(signal.SIGKILL)
+        doctor.wait(30)
+        t1 = time.monotonic()
+        while _alive(child) and time.monotonic() - t1 < 5:
+            time.sleep(0.05)
+        assert not _alive(child), "the tokenizer process outlived the killed doctor"
+    finally:
+        if doctor.poll() is None:
+            doctor.kill()
+            doctor.wait(30)
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)

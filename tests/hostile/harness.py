@@ -324,7 +324,7 @@ def judge(o: Outcome, before: dict, after: dict) -> list[str]:
     for what, data in (("stdout", o.stdout), ("stderr", o.stderr), ("-o file", o.output or b"")):
         if b"\x1b" in data and (what != "stdout" or c.fmt in ("text", "markdown", None)):
             bad.append(f"{what} holds a raw ESC byte")
-        if c.no_fake_line and what != "stderr":
+        if c.no_fake_line and what != "stderr" and c.fmt in ("text", "markdown"):
             for ln in data.decode("utf-8", "replace").splitlines():
                 if ln.lstrip().startswith(c.no_fake_line):
                     bad.append(f"{what} has a fake report line: {ln[:120]!r}")

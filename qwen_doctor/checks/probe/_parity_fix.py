@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...results import Fix
 from ...versions import Behaviour, rows
+from ..launch.sglang_weight_loading import SGLANG_WEIGHT_PREFIX
 from ._common import launch_fix, live_server
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,17 +41,8 @@ VLLM_NORMALIZE_KEY: Behaviour[str] = Behaviour(
     )
     + rows("vllm", "vllm-tei-qwen3.md B.5 (0.10.1.1 transformers_utils/config.py get_pooling_config; 0.13.0 `normalize`)", (">=0.10.1,<=0.13.0", "normalize")),
 )
-#: SGLang releases whose Qwen3 weight loader depends on the --model-path string
-SGLANG_QWEN3_PREFIX: Behaviour[str] = Behaviour(
-    "sglang.qwen3-weight-prefix",
-    "SGLang 0.4.7-0.5.8.post1 prefixes every Qwen3 weight name with `model.` when --model-path contains the case-sensitive string "
-    '"Embedding": a checkpoint whose names already carry `model.` then loads nothing and runs on random weights.',
-    rows(
-        "sglang",
-        "python/sglang/srt/models/qwen3.py load_weights 0.4.7-0.5.8.post1 (shared/reference/sglang.md 7 and 10; sglang#10150, fixed in 0.5.9 by PR #17535)",
-        (">=0.4.7,<0.5.9", "path-dependent"),
-    ),
-)
+#: SGLang's Qwen3 weight loader by release (one table, in launch.sglang-weight-loading): "path-dependent" in 0.4.7-0.5.8.post1
+SGLANG_QWEN3_PREFIX = SGLANG_WEIGHT_PREFIX
 
 TOKENIZER_FIX = (
     "Give the server the current tokenizer.json of Qwen/Qwen3-Embedding-* (its post_processor is a TemplateProcessing that appends "

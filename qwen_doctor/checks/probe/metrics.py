@@ -54,6 +54,7 @@ SERVER_NAME = {"vllm": "vLLM", "sglang": "SGLang", "tei": "TEI"}
     uses=("probe.identity", "probe.embeddings", "probe.dimensions", "probe.content-type", "probe.latency", "probe.long-input"),
     reads=("http", "server", "model"),
     severity=Status.WARN,
+    claims=(M.NAMES, M.ENDPOINTS, M.SGLANG_METRICS_OFF.id, M.VLLM_NO_STATS.id, M.TEI_OVERLOADED.id),
 )
 def check_metrics(ctx: "Context") -> Outcome:
     """What it checks: the server's own Prometheus metrics (vLLM `/metrics`, always on; SGLang `/metrics` with `--enable-metrics`; TEI `/metrics`, also on `--prometheus-port`, default 9000), read twice `--metrics-interval` seconds apart (1.5 s) with a timeout and a 4 MiB cap, and parsed with a real Prometheus parser. From the difference: requests waiting versus running (a backlog), failed and aborted requests as a share of the window's requests, end-to-end and queue latency percentiles from the histograms, KV cache / token pool usage near its limit, preemptions (vLLM) and retractions (SGLang), and prompt tokens per request against the context length.
@@ -84,7 +85,7 @@ def check_metrics(ctx: "Context") -> Outcome:
             first, base_used = s, base
             break
         if r.status == 404 and where == "enable-metrics":
-            return _sglang_off(ctx)
+            return _sglang_off(ctx, sf)
     ev: dict[str, Any] = {"endpoints_tried": tried, "interval_s": interval}
     if first is None:
         return _unreadable(ctx, k, tried, ev)
@@ -99,7 +100,7 @@ def check_metrics(ctx: "Context") -> Outcome:
     names, row = M.names_for(dialect, sf.version if sf is not None and sf.kind == dialect else None)
     ev["names_source"] = row.source if row is not None else ""
     if dialect == "vllm" and first.first(names.running) is None:
-        return _vllm_no_stats(ctx, base_used or "", ev)
+        return _vllm_no_stats(ctx, sf, base_used or "", ev)
     reads = [first]
     with M.client(ctx, base_used or "", read_t) as c:
         for _ in range(2):
@@ -134,18 +135,20 @@ def _endpoints(ctx: "Context", k: str | None, where: str) -> list[tuple[str, str
     return out
 
 
-def _sglang_off(ctx: "Context") -> Outcome:
+def _sglang_off(ctx: "Context", sf: Any) -> Outcome:
+    said = ctx.claim("sglang.metrics-need-enable-metrics", server=sf) or "SGLang's /metrics needs --enable-metrics"
     text = (
-        "SGLang's metrics are off: /metrics answers 404, it is served only with --enable-metrics. "
+        f"SGLang's metrics are off: /metrics answers 404 ({said}). "
         "Add --enable-metrics to see queue, latency, errors and token-pool usage (the doctor's and your monitoring's)."
     )
     return Outcome.warn(text, launch_fix(ctx, "sglang", text, {"--enable-metrics": None}), metrics="off", setting="--enable-metrics")
 
 
-def _vllm_no_stats(ctx: "Context", base: str, ev: dict[str, Any]) -> Outcome:
+def _vllm_no_stats(ctx: "Context", sf: Any, base: str, ev: dict[str, Any]) -> Outcome:
     given = ctx.target.launch is not None and ctx.target.server == "vllm" and ctx.target.given("disable_log_stats")
     why = "it was started with --disable-log-stats" if given else "the server was most likely started with --disable-log-stats"
-    text = f"vLLM's {base}/metrics has no vllm: engine metrics (only HTTP ones): {why}, which turns its stat loggers off. Drop --disable-log-stats."
+    said = ctx.claim("vllm.disable-log-stats-no-engine-metrics", server=sf)
+    text = f"vLLM's {base}/metrics has no vllm: engine metrics (only HTTP ones): {why}" + (f" ({said})" if said else "") + ". Drop --disable-log-stats."
     fix = launch_fix(ctx, "vllm", text, drop_dest="disable_log_stats") if given else Fix(text)
     return Outcome.warn(text, fix, metrics="engine-off", setting="--disable-log-stats", **ev)
 
@@ -272,9 +275,8 @@ def _errors(ctx: "Context", dialect: str, reqs: dict[str, float], bad: float) ->
     text = f"errors: {bad / reqs['total']:.0%} of {int(reqs['total'])} requests in the window ({', '.join(parts)})"
     if dialect == "tei" and reqs["overloaded"]:
         setting, edits = _raise(ctx, dialect, "admission", None)
-        return _verdict(
-            "errors", setting, text + f": TEI refuses requests over {setting} with 429", f"raise {setting}, or spread the load over replicas", edits
-        )
+        said = ctx.claim("tei.overloaded-429", server=live_server(ctx)) or f"TEI refused requests for capacity ({setting})"
+        return _verdict("errors", setting, f"{text}: {said}", f"raise {setting}, or spread the load over replicas", edits)
     opt, _ = _opt(ctx, dialect, "requests")
     advice = (
         "aborted requests are clients that gave up (their timeout is shorter than the queue wait): see the backlog"

@@ -13,7 +13,7 @@ from ...probe import NORM_TOL, BadVector, extract_vectors
 from ...results import Outcome, Status
 from ...spec import check
 from ._common import REACHABLE, Budget, applies, client, embed_body, embeddings_work, halted, kind
-from ._parity_fix import SGLANG_QWEN3_PREFIX, VLLM_NORMALIZE_KEY, VLLM_POOLER_FLAG, fix_for
+from ._parity_fix import VLLM_NORMALIZE_KEY, VLLM_POOLER_FLAG, fix_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -56,7 +56,7 @@ _key_locks: dict[tuple, threading.Lock] = {}
     requires=REACHABLE,
     uses=("probe.identity", "probe.embeddings", "probe.dimensions", "probe.latency"),
     reads=("http", "server", "model", "tokenizer"),
-    claims=(VLLM_POOLER_FLAG, VLLM_NORMALIZE_KEY, SGLANG_QWEN3_PREFIX),
+    claims=(VLLM_POOLER_FLAG, VLLM_NORMALIZE_KEY, "sglang.qwen3-weight-prefix"),
 )
 def check_parity(ctx: "Context") -> Outcome:
     """What it checks: the server's vectors for four fixed texts (the model card's two queries in the `Instruct: {task}\\nQuery:{query}` form and its two documents; and one `dimensions` request when probe.dimensions found it honoured) against reference vectors computed here from the same weights with the model card's semantics: the tokenizer with <|endoftext|> appended, last-token pooling of the final hidden state, L2 normalisation, Matryoshka truncation then re-normalisation. Every text must reach a cosine of at least 0.9999 when the server computes in float32 (an explicit --dtype float32, or a float32 checkpoint outside vLLM's --dtype auto) and 0.99 in bfloat16/float16 or an unknown dtype. The reference runs in a separate process (never in the doctor's): the interpreter of --reference-python, else the server process's own (it has torch), else the doctor's when torch is importable; killed at the check's time limit, under an address-space limit, offline. Models over 1.5 GB of weights (the 4B and 8B) are compared only with --deep, and only when the host has the memory for the fp32 weights.

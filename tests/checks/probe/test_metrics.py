@@ -36,12 +36,12 @@ def opts(**kw) -> RunOptions:
     return RunOptions(**base)
 
 
-def run_metrics(target, options: RunOptions | None = None):
+def run_metrics(target, options: RunOptions | None = None, ids=IDS):
     from qwen_doctor.checks import probe
 
     reg = Registry()
     probe.register(reg)
-    results = Runner(reg, options or opts(), select=lambda c: c.id in IDS).run([target])
+    results = Runner(reg, options or opts(), select=lambda c: c.id in ids).run([target])
     return {r.id: r for r in results}["probe.metrics"]
 
 
@@ -303,3 +303,15 @@ def test_real_sglang_without_enable_metrics_says_turn_it_on(sglang_embed_server)
     assert r.status is Status.WARN and "--enable-metrics" in r.summary and "404" in r.summary
     assert r.fix is not None and r.fix.launch_command and r.fix.launch_command.endswith("--enable-metrics")
     assert r.evidence["metrics"] == "off"
+
+
+@pytest.mark.parametrize("version,printed", [("0.4.5", False), ("0.4.6.post5", True), ("0.5.23", True)])
+def test_enable_metrics_claim_printed_only_inside_its_range(version, printed):
+    """The claim `sglang.metrics-need-enable-metrics` (>=0.4.6) at its boundary: a release older than every one the
+    doctor knows still gets the "turn it on" result, but not the sourced statement."""
+    from tests.checks.probe.conftest import sglang_like
+
+    with ps.LoopbackServer(sglang_like(version)) as srv:
+        r = run_metrics(build_target(url=srv.url), ids={"probe.identity", "probe.metrics"})  # identity: the release
+    assert r.status is Status.WARN and "--enable-metrics" in r.summary and r.evidence["metrics"] == "off"
+    assert ("(404 without it)" in r.summary) is printed, r.summary

@@ -223,7 +223,7 @@ def test_version_tables_at_their_boundaries():
     assert VLLM_POOLER_FLAG.at("vllm", "0.11.0") == VLLM_POOLER_FLAG.at("vllm", "0.33.0") == "--pooler-config"
     assert VLLM_NORMALIZE_KEY.at("vllm", "0.13.0") == "normalize" and VLLM_NORMALIZE_KEY.at("vllm", "0.32.0") == "use_activation"
     assert VLLM_NORMALIZE_KEY.at("vllm", "0.20.0") is None  # not read: the fix names both keys
-    assert SGLANG_QWEN3_PREFIX.at("sglang", "0.5.8.post1") == "path-dependent" and SGLANG_QWEN3_PREFIX.at("sglang", "0.5.9") is None
+    assert SGLANG_QWEN3_PREFIX.at("sglang", "0.5.8.post1") == "path-dependent" and SGLANG_QWEN3_PREFIX.at("sglang", "0.5.9") == "fixed"
 
 
 def test_the_doctor_never_imports_torch_for_the_check():
