@@ -71,7 +71,13 @@ def bench_tiny(py: str, runs: int) -> dict:
                 res = Runner(reg, RunOptions(probe_timeout=60.0, reference_python=py, model_name="tiny-qwen3"), select=lambda c: c.id in WANT).run([t])
                 r = next(x for x in res if x.id == "probe.parity")
                 out.append(
-                    {"status": r.status.value, "check_s": round(r.duration_ms / 1000, 2), "reference_s": r.evidence.get("reference_s"), "summary": r.summary}
+                    {
+                        "status": r.status.value,
+                        "check_s": round(r.duration_ms / 1000, 2),
+                        "reference_s": r.evidence.get("reference_s"),
+                        "reference_cached": r.evidence.get("reference_cached"),
+                        "summary": r.summary,
+                    }
                 )
             return {"server_start_s": srv.start_seconds, "runs": out, "cold_s": out[0]["check_s"], "warm_s": [o["check_s"] for o in out[1:]]}
         finally:

@@ -485,7 +485,11 @@ def _check(kw: dict[str, Any]) -> None:
     to_stdout = output in (None, "-")
     color = to_stdout and out_fmt is OutputFormat.TEXT and _use_color(sys.stdout)
     width = _text_width(sys.stdout) if to_stdout else None
-    render_opts = RenderOptions(verbose=bool(settings.verbose), color=color, width=width, secrets=options.secrets, fail_on=settings.fail_on)
+    enc = str(getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+    ascii_only = to_stdout and not enc.startswith("utf")  # LC_ALL=C, PYTHONIOENCODING=ascii: JSON stays JSON
+    render_opts = RenderOptions(
+        verbose=bool(settings.verbose), color=color, width=width, secrets=options.secrets, fail_on=settings.fail_on, ascii_only=ascii_only
+    )
     text = out_fmt.renderer()(report, render_opts)
     if output and output != "-":
         try:

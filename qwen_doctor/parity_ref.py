@@ -222,19 +222,17 @@ def _worker(req: dict[str, Any]) -> dict[str, Any]:
     try:
         with torch.inference_mode():
             for s in seqs:
-                hidden = {}
-                for which in ("with", "without"):
-                    if not s[which]:
-                        hidden[which] = None
-                        continue
-                    ids = torch.tensor([s[which]], dtype=torch.long)
-                    hidden[which] = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[0].double()
+                # one causal forward pass: the sequence without the end token is its prefix, so its hidden states
+                # are the first n-1 rows of the same pass (same positions, same causal attention)
+                ids = torch.tensor([s["with"]], dtype=torch.long)
+                h = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[0].double()
+                hidden = {"with": h, "without": h[:-1] if h.shape[0] > 1 else None}
                 for name, (which, pool) in CANDIDATES.items():
-                    h = hidden[which]
-                    if h is None:
+                    hw = hidden[which]
+                    if hw is None:
                         vectors[name].append([])
                         continue
-                    v = h[-1] if pool == "last" else h[0] if pool == "first" else h.mean(0)
+                    v = hw[-1] if pool == "last" else hw[0] if pool == "first" else hw.mean(0)
                     vectors[name].append([float(x) for x in v.tolist()])
     except BaseException as exc:  # noqa: BLE001
         return _err("forward", exc)

@@ -724,7 +724,7 @@ def _bound_self(parent_pid: int | None, memory_limit: int | None) -> None:
 
             libc = ctypes.CDLL(None, use_errno=True)
             PR_SET_PDEATHSIG = 1
-            pass  # libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except Exception:  # noqa: BLE001 - no libc/prctl: the timeout still bounds the child
             pass
         if parent_pid and os.getppid() != parent_pid:  # the doctor died before the prctl: nobody waits for us

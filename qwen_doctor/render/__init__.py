@@ -80,6 +80,7 @@ class RenderOptions:
     width: int | None = None  # text: wrap prose at this many columns; None: never wrap (not a terminal, no COLUMNS)
     secrets: tuple[str, ...] = ()  # literal secret values to redact from target fields (results are redacted already)
     fail_on: str = "fail"  # for formats that state a verdict (markdown)
+    ascii_only: bool = False  # the output stream cannot encode non-ASCII text (JSON: \u escapes, never a broken escape)
 
 
 class OutputFormat(str, enum.Enum):

@@ -16,7 +16,9 @@ def iso_timestamp(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, timezone.utc).isoformat(timespec="milliseconds")
 
 
-def report_dict(report: Report) -> dict:
+def report_dict(report: Report, secrets: tuple[str, ...] = ()) -> dict:
+    from ..redact import redact_obj
+
     return {
         "schema_version": SCHEMA_VERSION,
         "tool_version": report.tool_version,
@@ -26,7 +28,7 @@ def report_dict(report: Report) -> dict:
         "duration_ms": int(report.duration_s * 1000),
         "targets": [
             {
-                **t.to_dict(),
+                **redact_obj(t.to_dict(), secrets),  # a URL's password, a DSN in the environment, ...
                 "corrected_launch_command": report.corrected.get(t.label, (None,))[0],
                 "corrected_by": list(report.corrected.get(t.label, (None, ()))[1]),
             }
@@ -39,4 +41,4 @@ def report_dict(report: Report) -> dict:
 
 
 def render_json(report: Report, options: RenderOptions) -> str:
-    return json.dumps(report_dict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(report_dict(report, options.secrets), indent=2, ensure_ascii=options.ascii_only, allow_nan=False) + "\n"

@@ -42,13 +42,22 @@ def load_table(results: Iterable[Result], esc: Callable[[object], str]) -> list[
             if not isinstance(s, dict):
                 continue
             m = s.get("metrics") or {}
-            seen = ", ".join(f"{k} {v}" for k, v in m.items() if not isinstance(v, dict)) if isinstance(m, dict) else ""
+            seen = ", ".join(_metric_cell(k, v) for k, v in m.items()) if isinstance(m, dict) else ""
             cells = [s.get(k) for k in ("concurrency", "requests", "rps", "tokens_per_s", "p50_ms", "p95_ms", "p99_ms", "error_rate")]
             out.append("| " + " | ".join(esc("-" if c is None else c) for c in cells) + f" | {esc(seen or '-')} |")
         knee = r.evidence.get("knee")
         out += ["", f"Knee: concurrency {esc(knee.get('concurrency'))}" if isinstance(knee, dict) else "No knee: no step completed without errors."]
         out.append(f"Stopped: {esc(r.evidence.get('stopped', ''))}")
     return out
+
+
+def _metric_cell(key: str, value: Any) -> str:
+    """One reading of the server's metrics during a step: ``requests 20 (2 failed)``, ``waiting_max 9``."""
+    if isinstance(value, dict):
+        total = value.get("total", 0)
+        rest = ", ".join(f"{v} {k}" for k, v in value.items() if k != "total" and v)
+        return f"{key} {total}" + (f" ({rest})" if rest else "")
+    return f"{key} {value}"
 
 
 def knee_lines(report: Report) -> list[str]:
@@ -69,7 +78,7 @@ def knee_lines(report: Report) -> list[str]:
         ("tokens_per_s", "qwen_doctor_load_knee_tokens_per_second", "probe.load: prompt tokens per second at the knee.", 1.0),
         ("p95_ms", "qwen_doctor_load_knee_p95_seconds", "probe.load: p95 latency at the knee, seconds.", 0.001),
     ):
-        samples = [({"target": t}, v * scale) for t, k in rows if (v := _num(k.get(key))) is not None]
+        samples = [({"target": t}, round(v * scale, 6)) for t, k in rows if (v := _num(k.get(key))) is not None]
         if samples:
             out += family(name, "gauge", help_text, samples)
     return out

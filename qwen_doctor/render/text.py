@@ -115,7 +115,9 @@ def render_text(report: Report, options: RenderOptions) -> str:
         if target.launch is not None:
             line(f"command: {target.launch.display()}", "dim", 2, whole=True)
         elif target.url:
-            line(f"url: {target.url}", "dim", 2, whole=True)
+            from ..redact import redact_text
+
+            line(f"url: {redact_text(target.url, options.secrets)}", "dim", 2, whole=True)
         if target.model_path:
             line(f"model: {target.model_path}", "dim", 2, whole=True)
         groups: "OrderedDict[str, list[Result]]" = OrderedDict()

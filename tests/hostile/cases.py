@@ -31,9 +31,20 @@ def _fifo(path: Path) -> None:
 
 
 def _sock(path: Path) -> None:
+    """A socket file at ``path`` (bound at a short path and moved there: AF_UNIX paths are short)."""
+    import tempfile
+
+    short = tempfile.mktemp(prefix="qd-", dir="/tmp")
     s = socket.socket(socket.AF_UNIX)
-    s.bind(str(path))
-    s.close()  # the socket file stays
+    try:
+        s.bind(short)
+    finally:
+        s.close()  # the socket file stays
+    try:
+        os.rename(short, path)
+    except OSError:  # another file system: a FIFO stands in
+        os.unlink(short)
+        os.mkfifo(path)
 
 
 def _sparse(path: Path, size: int = 5 * 1024**3) -> None:
@@ -154,7 +165,11 @@ def unbounded_reads() -> list[Case]:
                 wall=10,
             )
         )
-        for model_file in ("config.json", "model.safetensors") if name not in ("devzero", "fifo", "sparse5g") else ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"):
+        for model_file in (
+            ("config.json", "model.safetensors")
+            if name not in ("devzero", "fifo", "sparse5g")
+            else ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors")
+        ):
 
             def model_setup(d: Path, kind=kind, model_file=model_file) -> None:
                 m = d / "model"
@@ -272,6 +287,10 @@ _BAD_NAMES = [
 ]
 
 
+def _undecodable(name: str) -> bool:
+    return any(0xDC80 <= ord(ch) <= 0xDCFF for ch in name)
+
+
 def bad_names() -> list[Case]:
     cases: list[Case] = []
     for i, name in enumerate(_BAD_NAMES):
@@ -292,8 +311,9 @@ def bad_names() -> list[Case]:
                     f"names/{i}/{enc}/{fmt}/model",
                     ["check", *QUICK, "--format", fmt, "--", "vllm", "serve", "/models/" + name, "--task", "embed", "--served-model-name", name],
                     fmt,
-                    {0, 1},
+                    {0, 1, 2} if _undecodable(name) else {0, 1},  # a launch argument that is not UTF-8: a usage error
                     encoding=enc,
+                    stderr_has="not valid UTF-8" if _undecodable(name) else None,
                 )
             )
         cases.append(Case(f"names/{i}/missing-config", ["check", "--config", "{d}/" + name + ".toml", *QUICK, *LAUNCH], None, {2}, encoding="ascii"))
@@ -305,7 +325,7 @@ def bad_names() -> list[Case]:
                     f"names-fresh/{i}/{fmt}",
                     ["check", *QUICK, "--format", fmt, "--", "vllm", "serve", "/models/" + name, "--task", "embed"],
                     fmt,
-                    {0, 1},
+                    {0, 1, 2} if _undecodable(name) else {0, 1},
                     env={"LC_ALL": "C", "PYTHONIOENCODING": "ascii"},
                     fresh=True,
                     wall=40,
@@ -650,7 +670,15 @@ def dropins() -> list[Case]:
         )
     # a group-writable directory owned by this user is trusted (only world-writable ones are refused)
     for fmt in ("json", "text"):
-        cases.append(Case(f"dropin-place/group-writable/{fmt}", ["check", "--checks-dir", "{d}/checks.d", *QUICK, "--format", fmt, *LAUNCH], fmt, {0, 1}, setup=in_dir(0o775)))
+        cases.append(
+            Case(
+                f"dropin-place/group-writable/{fmt}",
+                ["check", "--checks-dir", "{d}/checks.d", *QUICK, "--format", fmt, *LAUNCH],
+                fmt,
+                {0, 1},
+                setup=in_dir(0o775),
+            )
+        )
     # ./checks.d in the working directory, world-writable: never loaded
     for fmt in ("json", "text"):
         cases.append(

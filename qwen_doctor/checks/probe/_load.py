@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ...probe import percentile
+from ...probe import TOO_LONG, percentile
 from . import _metrics as M
 from ._common import embed_body
 from ._local import context_length, local_tokenizer, token_ids
@@ -44,11 +44,10 @@ def inputs(ctx: "Context") -> tuple[list[str], str]:
     clen, src = context_length(ctx)
     clen = clen or DEFAULT_CONTEXT
     long_words = _long_words(ctx, int(clen * 0.75))
-    texts = [text_of(w if w > 0 else long_words, i) for i, w in enumerate(MIX)]
-    return (
-        texts,
-        f"a mix of lengths ({', '.join(str(w if w > 0 else long_words) for w in MIX)} words; the long one ~3/4 of the context length {clen}{' (' + src + ')' if src else ''})",
-    )
+    words = [min(w, long_words) if w > 0 else long_words for w in MIX]  # every length bounded by the context length
+    texts = [text_of(w, i) for i, w in enumerate(words)]
+    where = f" ({src})" if src else ""
+    return texts, f"a mix of lengths ({', '.join(map(str, words))} words; the long one ~3/4 of the context length {clen}{where})"
 
 
 def _sample_texts(ctx: "Context") -> list[str]:
@@ -95,6 +94,8 @@ class Step:
     ok: int = 0
     errors: int = 0
     first_error: str | None = None
+    rejected: int = 0  # refused as longer than the server's context length (the client's input, not the load)
+    first_rejected: str | None = None
     wall_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
     tokens: int = 0  # prompt tokens the server reported (usage.prompt_tokens), else estimated
@@ -116,6 +117,7 @@ class Step:
             "ok": self.ok,
             "errors": self.errors,
             "error_rate": round(self.errors / self.sent, 4) if self.sent else None,
+            "rejected_too_long": self.rejected,
             "rps": round(self.ok / wall, 2) if self.sent else None,
             "tokens_per_s": round(self.tokens / wall, 1) if self.sent else None,
             "tokens_estimated": self.tokens_estimated,
@@ -124,6 +126,7 @@ class Step:
             "p99_ms": ms(self.p(99)),
             "wall_s": round(self.wall_s, 3),
             **({"first_error": self.first_error} if self.first_error else {}),
+            **({"first_rejected": self.first_rejected} if self.first_rejected else {}),
             **({"stopped": self.stopped} if self.stopped else {}),
             **({"metrics": self.metrics} if self.metrics else {}),
         }
@@ -167,6 +170,10 @@ def run_step(
                 else:
                     step.tokens += len(text.split()) + 1
                     step.tokens_estimated = True
+            elif r.answered and r.status in (400, 413, 422) and TOO_LONG.search(r.message(300)):
+                step.rejected += 1
+                if step.first_rejected is None:
+                    step.first_rejected = f"HTTP {r.status}: {r.message(120)}"
             else:
                 step.errors += 1
                 if step.first_error is None:

@@ -47,8 +47,8 @@ def steps_for(concurrency: int) -> list[int]:
     "probe.load",
     "Bounded load: where the server's latency knees or errors start",
     applies=applies_load,
-    requires=REACHABLE,
-    uses=("probe.embeddings", "probe.metrics", "probe.identity", "model.config", "tokenizer.load"),
+    requires=(*REACHABLE, "probe.identity"),  # the server's own context length bounds the long inputs
+    uses=("probe.embeddings", "probe.metrics", "model.config", "tokenizer.load"),
     reads=("http", "server", "model"),
     severity=Status.WARN,
     claims=(NAMES, TEI_OVERLOADED.id),
@@ -114,6 +114,11 @@ def check_load(ctx: "Context") -> Outcome:
     if knee is not None:
         ev["knee"] = {k: v for k, v in knee.row().items() if k in ("concurrency", "rps", "tokens_per_s", "p50_ms", "p95_ms", "p99_ms", "error_rate")}
     table = "; ".join(f"c={s.concurrency}: {s.row()['rps']} req/s, p95 {s.row()['p95_ms']} ms, {s.errors} errors" for s in done)
+    rejected = sum(s.rejected for s in done)
+    if rejected:  # the client's input, not the load: said, never counted as errors
+        ev["rejected_too_long"] = rejected
+        first = next(s.first_rejected for s in done if s.first_rejected)
+        table += f"; {rejected} inputs refused as longer than the server's context length ({first})"
     ev["table"] = table
     if not done:
         return Outcome.warn(f"no load step ran ({reason})", None, **ev)
@@ -143,7 +148,7 @@ def _sampler(ctx: "Context") -> "L.MetricsSampler | None":
     dialect = ctx.evidence("probe.metrics", "dialect")
     if not url or dialect not in GOVERN:
         return None
-    return L.MetricsSampler(ctx, url, dialect, max(0.5, float(ctx.options.metrics_interval)))
+    return L.MetricsSampler(ctx, url, dialect, min(0.5, float(ctx.options.metrics_interval)))  # gauges during a step
 
 
 def _settings(ctx: "Context") -> str:

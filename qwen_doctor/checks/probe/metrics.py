@@ -158,6 +158,8 @@ def _unreadable(ctx: "Context", k: str | None, tried: list[str], ev: dict[str, A
     hint = "The doctor cannot settle the server's load without them."
     if k == "tei":
         hint += " TEI serves them on --prometheus-port (default 9000): make it reachable from here."
+    elif k is None and any(": HTTP 404" in x for x in tried):
+        hint += " If this is SGLang, start it with --enable-metrics (it serves /metrics only then)."
     return Outcome.warn(f"cannot read the server's metrics: {what}", Fix(hint), metrics="unreadable", **ev)
 
 
@@ -208,12 +210,13 @@ def _verdicts(ctx: "Context", dialect: str, names: M.Names, reads: list[M.Scrape
         if usage >= CACHE_NEAR:
             out.append(_cache(ctx, dialect, usage))
     pre = M.counter_delta(a, b, a.first(names.preempt)) if span and names.preempt else None
-    if pre is None and names.preempt_gauge:
+    now = pre is None and bool(names.preempt_gauge)  # SGLang 0.5.23: only a gauge of the requests retracted now
+    if now:
         pre = M.gauge_max(reads, names.preempt_gauge)
     if pre is not None:
         ev["preemptions"] = int(pre)
         if pre >= 1:
-            out.append(_preempted(ctx, dialect, pre, span))
+            out.append(_preempted(ctx, dialect, pre, "at once" if now else f"in {span:.1f} s"))
     long_v = _long_inputs(ctx, dialect, names, a, b, reqs, ev) if span else None
     if long_v is not None:
         out.append(long_v)
@@ -249,9 +252,9 @@ def _backlog(ctx: "Context", dialect: str, running: float, waiting: float, run_m
     at_limit = limit is None or run_max == 0 or run_max >= limit  # the gauge is a snapshot: 0 running says nothing
     role = "requests" if at_limit else "tokens"
     setting, edits = _raise(ctx, dialect, role, int(run_max) if at_limit and run_max >= 1 else None)
-    where = f"{opt} {limit}" if limit else f"the limit in effect ({opt}; up to {run_max:g} seen running)"
+    where = f"{opt} {limit}" if limit else f"the limit in effect ({opt}; up to {_n(run_max)} seen running)"
     why = f"the batch is full at {where}" if at_limit else f"fewer than {opt} {limit} run, so the token budget ({setting}) or the cache limits the batch"
-    text = f"backlog: {waiting:g} requests waiting vs {running:g} running on average; {why}"
+    text = f"backlog: {_n(waiting)} requests waiting vs {_n(running)} running on average; {why}"
     return _verdict(
         "backlog", setting, text, f"raise {setting} if the accelerator has headroom (cache usage well below {CACHE_NEAR:.0%}), else add replicas", edits
     )
@@ -294,11 +297,11 @@ def _cache(ctx: "Context", dialect: str, usage: float) -> dict[str, Any]:
     return _verdict("cache", opt, text, f"give the cache more memory ({opt}) or admit fewer requests at once ({req})")
 
 
-def _preempted(ctx: "Context", dialect: str, n: float, span: float) -> dict[str, Any]:
+def _preempted(ctx: "Context", dialect: str, n: float, when: str) -> dict[str, Any]:
     what = "retracted" if dialect == "sglang" else "preempted"
     opt, _ = _opt(ctx, dialect, "memory")
     req, _ = _opt(ctx, dialect, "requests")
-    text = f"{int(n)} requests {what} in {span:.1f} s: the cache ran out and their work is redone"
+    text = f"{int(n)} requests {what} {when}: the cache ran out and their work is redone"
     return _verdict("preemptions", opt, text, f"give the cache more memory ({opt}) or lower {req}")
 
 
@@ -321,17 +324,18 @@ def _long_inputs(
         return None
     ev["context_length"] = clen
     long_at = LONG_SHARE * clen
-    seen = p95.low if p95 is not None and p95.low > 0 else mean
+    # the mean is exact (sum / count); a histogram bucket only bounds the p95 from below
+    seen, what = (p95.low, f"p95 at least {p95.low:.0f}, mean {mean:.0f}") if p95 is not None and p95.low > mean else (mean, f"mean {mean:.0f}")
     if seen < long_at:
         return None
     opt, _ = _opt(ctx, dialect, "tokens")
-    text = f"long inputs: prompts of {seen:.0f}+ tokens ({'p95' if seen != mean else 'mean'}; mean {mean:.0f}) against a context length of {clen} ({src}); each takes most of a step's token budget"
+    text = f"long inputs: {what} tokens per request against a context length of {clen} ({src}); each takes much of a step's token budget"
     return _verdict("long-inputs", opt, text, f"check {opt} against the input lengths, and have clients chunk long documents")
 
 
 def _outcome(ctx: "Context", dialect: str, verdicts: list[dict[str, Any]], reads: list[M.Scrape], ev: dict[str, Any]) -> Outcome:
     name = SERVER_NAME.get(dialect, dialect)
-    how = f"read {len(reads)} times over {ev.get('window_s', 0):g} s" if len(reads) > 1 else "read once (no rates)"
+    how = f"read {len(reads)} times over {ev.get('window_s', 0):.1f} s" if len(reads) > 1 else "read once (no rates)"
     numbers = _numbers(ev)
     if not ev.get("requests", {}).get("total") and len(reads) > 1:
         numbers = "no requests finished in the window" + (f"; {numbers}" if numbers else "")
@@ -354,12 +358,17 @@ def _r(v: float | None, nd: int = 2) -> float | None:
 def _numbers(ev: dict[str, Any]) -> str:
     """A short 'what the metrics say' clause from the evidence."""
     parts = []
-    if ev.get("requests_per_s") is not None:
-        parts.append(f"{ev['requests_per_s']:g} req/s")
+    if ev.get("requests_per_s"):
+        parts.append(f"{_n(ev['requests_per_s'])} req/s")
     if ev.get("running") is not None:
-        parts.append(f"running {ev['running']:g}, waiting {ev.get('waiting', 0):g}")
+        parts.append(f"running {_n(ev['running'])}, waiting {_n(ev.get('waiting') or 0)}")
     if ev.get("e2e_p95"):
         parts.append(f"e2e p95 {ev['e2e_p95']}")
     if ev.get("cache_usage") is not None:
         parts.append(f"cache {ev['cache_usage'] * 100:.0f}% used")
     return ", ".join(parts)
+
+
+def _n(v: float) -> str:
+    """A gauge average for people: 10.3, 2, 0.5."""
+    return f"{v:.1f}".removesuffix(".0")

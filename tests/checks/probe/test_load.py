@@ -109,6 +109,17 @@ def test_stops_at_the_first_step_with_errors_and_reports_the_knee():
     assert "429" in steps[-1]["first_error"] and "errors at concurrency" in r.summary
 
 
+def test_inputs_over_the_context_length_are_rejections_not_load_errors():
+    """A server that refuses inputs over 64 words with vLLM's real 400 "maximum context length": the long inputs of
+    the mix are counted as refused, apart from the errors, and the load goes on."""
+    with ps.LoopbackServer(ps.openai_replay("vllm", max_model_len=64)) as srv:
+        r = run(build_target(url=srv.url, server="vllm"), opts(load=24, concurrency=2))["probe.load"]
+    assert r.evidence["rejected_too_long"] > 0, r.summary
+    assert all(s["errors"] == 0 for s in r.evidence["steps"]) and len(r.evidence["steps"]) == 2
+    assert "refused as longer than the server's context length" in r.summary
+    assert "maximum context length" in r.evidence["steps"][0]["first_rejected"]
+
+
 def test_formats_show_the_steps_and_the_knee():
     from prometheus_client.parser import text_string_to_metric_families
 

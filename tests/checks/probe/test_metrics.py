@@ -101,11 +101,13 @@ def test_vllm_recorded_under_load_backlog_names_max_num_seqs_with_corrected_comm
     route = metrics_route(ps.openai_replay("vllm"), [rec("vllm-0.32.0-load-a.prom"), rec("vllm-0.32.0-load-b.prom")])
     with ps.LoopbackServer(route) as srv:
         argv = ["vllm", "serve", "Qwen/Qwen3-Embedding-0.6B", "--runner", "pooling", "--max-num-seqs", "2", "--port", str(srv.port)]
-        r = run_metrics(build_target(argv, url=srv.url))
+        r = run_metrics(build_target(argv, url=srv.url), ids={"probe.identity", "probe.metrics"})
     assert r.status is Status.WARN, r.summary
     assert "backlog" in r.summary and r.evidence["dialect"] == "vllm"
     v = {x["id"]: x for x in r.evidence["verdicts"]}
     assert v["backlog"]["setting"] == "--max-num-seqs"
+    # 402 tokens per request on average (the recording's prompts) against vLLM's 512 (/v1/models max_model_len)
+    assert v["long-inputs"]["setting"] == "--max-num-batched-tokens" and "mean 402 tokens per request" in v["long-inputs"]["text"]
     assert r.evidence["requests"]["total"] == 80 and r.evidence["requests_per_s"] > 0
     assert r.fix is not None and r.fix.launch_command and "--max-num-seqs 4" in r.fix.launch_command
     assert r.fix.applicability is Applicability.UNSAFE
@@ -315,3 +317,27 @@ def test_enable_metrics_claim_printed_only_inside_its_range(version, printed):
         r = run_metrics(build_target(url=srv.url), ids={"probe.identity", "probe.metrics"})  # identity: the release
     assert r.status is Status.WARN and "--enable-metrics" in r.summary and r.evidence["metrics"] == "off"
     assert ("(404 without it)" in r.summary) is printed, r.summary
+
+
+def test_sglang_retracted_gauge_and_full_token_pool_name_their_settings():
+    """The real SGLang 0.5.23 recording, edited: token pool 95% used and 3 requests retracted now (the gauge 0.5.23
+    publishes; it has no retraction counter)."""
+    edit = {"sglang:token_usage{": "0.95", "sglang:num_retracted_reqs{": "3.0"}
+
+    def edited(name: str) -> str:
+        lines = []
+        for line in rec(name).splitlines():
+            for prefix, value in edit.items():
+                if line.startswith(prefix):
+                    line = line.rsplit(" ", 1)[0] + " " + value
+            lines.append(line)
+        return "\n".join(lines) + "\n"
+
+    route = metrics_route(ps.sglang_replay(ps.SglangConfig()), [edited("sglang-0.5.23-load-a.prom"), edited("sglang-0.5.23-load-b.prom")])
+    with ps.LoopbackServer(route) as srv:
+        argv = ["python", "-m", "sglang.launch_server", "--model-path", "/m/Qwen3-Embedding-0.6B", "--is-embedding", "--port", str(srv.port)]
+        r = run_metrics(build_target(argv, url=srv.url))
+    ids = {x["id"]: x for x in r.evidence["verdicts"]}
+    assert ids["cache"]["setting"] == "--mem-fraction-static" and "95% used" in ids["cache"]["text"]
+    assert ids["preemptions"]["setting"] == "--mem-fraction-static" and "3 requests retracted at once" in ids["preemptions"]["text"]
+    assert r.evidence["cache_usage"] == 0.95

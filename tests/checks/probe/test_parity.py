@@ -109,6 +109,10 @@ def test_healthy_vllm_passes_with_the_launch_commands_interpreter(vllm_embed_ser
     assert max(ev["min_cosine"][k] for k in parity.ALTERNATIVES) < 0.99
     assert all(abs(n - 1) < 1e-3 for n in ev["server_norms"]) and ev["tokenizer_appends"] is True
     assert "the model's own" in par.summary and "2 queries and 2 documents" in par.summary
+    assert ev["reference_cached"] is False
+    # a second run (serve re-runs every --cache s) reuses the reference of the same files: no new process
+    again = run(_launch_target(srv, server_version="0.32.0"))["probe.parity"]
+    assert again.status is Status.PASS and again.evidence["reference_cached"] is True and again.duration_ms < 10_000
 
 
 @pytest.mark.live_server
