@@ -157,7 +157,7 @@ def show_q(q: Quantile | None, unit: str = "s") -> str:
 
 def _num(v: float, unit: str) -> str:
     if unit == "s":
-        return f"{v * 1000:.0f} ms" if v < 1 else f"{v:g} s"
+        return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.3g} s"
     return f"{v:g}"
 
 

@@ -91,14 +91,14 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
                 if r.ignored_by:
                     out += ["", f"*{_esc(r.ignored_by)}*"]
                 if options.verbose and r.evidence:
-                    out += [""] + _block("\n".join(evidence_lines(r)))
+                    out += [""] + _block("\n".join(printable(e) for e in evidence_lines(r)))
                 if r.fix is not None:
                     if not fix_repeats_summary(r):
                         out += ["", f"**Fix** ({_esc(r.fix.applicability.value)}): {_esc(r.fix.text)}"]
                     if r.fix.commands:
-                        out += [""] + _block("\n".join(r.fix.commands), "bash")
+                        out += [""] + _block("\n".join(printable(c) for c in r.fix.commands), "bash")
                     if r.fix.launch_command:
-                        out += ["", "Corrected launch command:", ""] + _block(r.fix.launch_command, "bash")
+                        out += ["", "Corrected launch command:", ""] + _block(printable(r.fix.launch_command), "bash")
         else:
             out.append("No problems found.")
         if rest:

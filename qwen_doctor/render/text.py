@@ -92,13 +92,14 @@ def render_text(report: Report, options: RenderOptions) -> str:
         or an escape sequence is shown as a backslash escape, and a newline cannot start a fake report line."""
         emit(Text(" " * indent + printable(text), style=style or ""), whole)
 
-    def block(first: str, text: str, style: str, indent: int, whole: bool = False) -> None:
-        """A multi-line text the doctor wrote (a fix with a YAML snippet): ``first`` + its first line, the others
-        indented two columns deeper, each made printable."""
+    def block(first: str, text: str, style: str, indent: int) -> None:
+        """A fix text, which may hold lines of its own (a YAML snippet): ``first`` + its first line, then each
+        further line behind a "│ " gutter two columns deeper, so that no newline in it (its own, or one in a
+        value it quotes) can start a line that reads like a report line. Each line is made printable."""
         lines = str(text).split("\n") or [""]
-        line(first + lines[0], style, indent, whole)
+        line(first + lines[0], style, indent)
         for more in lines[1:]:
-            line(more, style, indent + 2, True)
+            line("│ " + more, style, indent + 2, True)
 
     many = len(report.targets) > 1
     for note in report.notes:
@@ -162,11 +163,11 @@ def render_text(report: Report, options: RenderOptions) -> str:
                 if r.fix is not None and r.status in (Status.FAIL, Status.WARN, Status.ERROR):
                     if not fix_repeats_summary(r):
                         block("fix: ", r.fix.text, "cyan", 6)
-                    for cmd in r.fix.commands:
-                        block("$ ", cmd, "cyan", 8, whole=True)
+                    for cmd in r.fix.commands:  # one line each: a newline in an argument is written \n
+                        line(f"$ {cmd}", "cyan", 8, whole=True)
                     if r.fix.launch_command:
                         line("corrected launch command:", "cyan", 8)
-                        block("", r.fix.launch_command, "bold cyan", 10, whole=True)
+                        line(r.fix.launch_command, "bold cyan", 10, whole=True)
             passed = sum(1 for r in rs if r.status is Status.PASS)
             if (passed or quiet) and not options.verbose:
                 bits = [f"✓ {passed} passed"] if passed else []

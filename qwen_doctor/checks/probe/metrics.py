@@ -248,23 +248,37 @@ def _verdict(vid: str, setting: str, text: str, advice: str, set_options: dict[s
 
 
 def _backlog(ctx: "Context", dialect: str, running: float, waiting: float, run_max: float) -> dict[str, Any]:
+    """The request limit governs a backlog. The running gauge is a snapshot taken between steps (vLLM 0.32 on CPU
+    shows 0 running with 10 waiting), so fewer seen running than the limit does not prove the token budget is what
+    fills the batch: both are named then, and the request limit is the one corrected."""
     opt, limit = _opt(ctx, dialect, "requests")
-    at_limit = limit is None or run_max == 0 or run_max >= limit  # the gauge is a snapshot: 0 running says nothing
-    role = "requests" if at_limit else "tokens"
-    setting, edits = _raise(ctx, dialect, role, int(run_max) if at_limit and run_max >= 1 else None)
-    where = f"{opt} {limit}" if limit else f"the limit in effect ({opt}; up to {_n(run_max)} seen running)"
-    why = f"the batch is full at {where}" if at_limit else f"fewer than {opt} {limit} run, so the token budget ({setting}) or the cache limits the batch"
-    text = f"backlog: {_n(waiting)} requests waiting vs {_n(running)} running on average; {why}"
-    return _verdict(
-        "backlog", setting, text, f"raise {setting} if the accelerator has headroom (cache usage well below {CACHE_NEAR:.0%}), else add replicas", edits
-    )
+    tok, tok_value = _opt(ctx, dialect, "tokens")
+    if dialect == "tei" and limit is None:  # --max-batch-requests is optional: without it TEI batches by tokens only
+        setting, edits = _raise(ctx, dialect, "tokens", None)
+        why = f"the batch is full at {tok}{f' {tok_value}' if tok_value else ''} ({opt} is not set)"
+        advice = f"raise {tok} if the accelerator has headroom, else add replicas"
+        return _verdict("backlog", setting, f"backlog: {_n(waiting)} requests waiting vs {_n(running)} in the batch on average; {why}", advice, edits)
+    setting, edits = _raise(ctx, dialect, "requests", int(run_max) if run_max >= 1 else None)
+    if limit and 1 <= run_max < limit:
+        why = (
+            f"the batch holds {opt} {limit} requests and {tok} tokens, and at most {_n(run_max)} were seen running: long inputs may fill the token budget first"
+        )
+        advice = (
+            f"raise {opt} (and {tok} when long inputs fill it) if the accelerator has headroom (cache usage well below {CACHE_NEAR:.0%}), else add replicas"
+        )
+    else:
+        where = f"{opt} {limit}" if limit else f"the limit in effect ({opt}; up to {_n(run_max)} seen running)"
+        why = f"the batch is full at {where}"
+        advice = f"raise {opt} if the accelerator has headroom (cache usage well below {CACHE_NEAR:.0%}), else add replicas"
+    return _verdict("backlog", setting, f"backlog: {_n(waiting)} requests waiting vs {_n(running)} running on average; {why}", advice, edits)
 
 
 def _queueing(ctx: "Context", dialect: str, qmean: float, emean: float, q95: str, run_max: float) -> dict[str, Any]:
-    opt, limit = _opt(ctx, dialect, "requests")
-    setting, edits = _raise(ctx, dialect, "requests", int(run_max) if run_max >= 1 else None)
+    _, limit = _opt(ctx, dialect, "requests")
+    role = "tokens" if dialect == "tei" and limit is None else "requests"  # TEI without --max-batch-requests: tokens
+    setting, edits = _raise(ctx, dialect, role, int(run_max) if run_max >= 1 and role == "requests" else None)
     text = f"latency is queueing: requests wait {qmean * 1000:.0f} ms on average in the queue ({qmean / emean:.0%} of their {emean * 1000:.0f} ms end to end; queue p95 {q95})"
-    return _verdict("queueing", setting, text, f"raise {setting} (more requests per batch) or add replicas", edits)
+    return _verdict("queueing", setting, text, f"raise {setting} (bigger batches) or add replicas", edits)
 
 
 def _slow(ctx: "Context", dialect: str, p95: str) -> dict[str, Any]:

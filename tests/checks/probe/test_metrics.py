@@ -151,8 +151,10 @@ def test_tei_synthetic_recording_overloaded_on_its_prometheus_port():
     assert r.evidence["metrics_url"] == f"http://127.0.0.1:{prom.port}/metrics"
     ids = {x["id"]: x for x in r.evidence["verdicts"]}
     assert ids["errors"]["setting"] == "--max-concurrent-requests" and "429" in ids["errors"]["text"]
-    assert ids["backlog"]["setting"] in ("--max-batch-requests", "--max-batch-tokens")
-    assert r.fix is not None and "--max-concurrent-requests 1024" in (r.fix.launch_command or "")
+    assert ids["backlog"]["setting"] == "--max-batch-tokens"  # --max-batch-requests not set: batches by tokens
+    cmd = r.fix.launch_command if r.fix is not None else ""
+    assert "--max-concurrent-requests 1024" in cmd and "--max-batch-tokens 32768" in cmd  # twice the 1.9 defaults
+    assert "--max-batch-requests" not in cmd  # unset (no request limit): never invented
 
 
 def test_vllm_without_engine_metrics_says_disable_log_stats_and_drops_it():
