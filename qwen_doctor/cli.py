@@ -428,9 +428,7 @@ def _run_report(
     t0 = time.monotonic()
     started_at = time.time()
     # one clock: the checks get what is left of --deadline after config loading, drop-ins and target building
-    runner = Runner(
-        registry, options, select=selector.selects, deadline=deadline, deadline_at=clock.deadline_at(), on_start=on_start, on_finish=on_finish
-    )
+    runner = Runner(registry, options, select=selector.selects, deadline=deadline, deadline_at=clock.deadline_at(), on_start=on_start, on_finish=on_finish)
     results = runner.run(targets)
     results = problem_results(registry.problems, targets[0].label if targets else "") + results
     results = apply_ignores(results, selector)
@@ -440,7 +438,10 @@ def _run_report(
     by_label: dict[str, list] = {}
     for r in results:  # once, not once per target: 10,000 targets stay linear
         by_label.setdefault(r.target, []).append(r)
-    for t in targets:
+    for i, t in enumerate(targets):
+        if clock.expired():  # a convenience: never worth running past the --deadline
+            notes = [*notes, clock.not_done(f"the corrected launch command with every safe fix, for {len(targets) - i} target(s)")]
+            break
         try:
             cmd, ids = all_safe_fixes(t, by_label.get(t.label, []), registry)
         except Exception:  # a convenience on top of the results: never break the report

@@ -149,7 +149,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model_name", "str", None, "Model name clients send (compared with the served name).", ("--model-name",), metavar="NAME"),
     Setting("expect_dim", "int", None, "Expected embedding dimension (else from the model variant).", ("--expect-dim",), minimum=1, maximum=65536, metavar="N"),
     Setting("requests", "int", 20, "Number of small requests for the latency probe.", ("--requests",), minimum=1, maximum=1_000_000, metavar="N"),
-    Setting("concurrency", "int", 1, "Concurrent requests in the latency probe (and the highest step of --load).", ("--concurrency",), minimum=1, maximum=1024, metavar="N"),
+    Setting(
+        "concurrency",
+        "int",
+        1,
+        "Concurrent requests in the latency probe (and the highest step of --load).",
+        ("--concurrency",),
+        minimum=1,
+        maximum=1024,
+        metavar="N",
+    ),
     Setting(
         "load",
         "int",
@@ -171,7 +180,17 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=30,
         metavar="SECONDS",
     ),
-    Setting("timeout", "float", 10.0, "Per-request read timeout of the live probe, seconds.", ("--timeout",), minimum=0, exclusive_min=True, maximum=86400, metavar="SECONDS"),
+    Setting(
+        "timeout",
+        "float",
+        10.0,
+        "Per-request read timeout of the live probe, seconds.",
+        ("--timeout",),
+        minimum=0,
+        exclusive_min=True,
+        maximum=86400,
+        metavar="SECONDS",
+    ),
     Setting("as_user", "str", None, "User the server runs as (file permission checks).", ("--as-user",), metavar="USER"),
     Setting("samples", "path", None, "File of sample inputs (a text per line, or JSONL with a text field).", ("--samples",), metavar="FILE"),
     Setting("deep", "bool", False, "Also run expensive checks (GPU trial allocation, numerical parity of models over 1.5 GB).", ("--deep",)),
@@ -195,7 +214,15 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="HOST:PORT",
     ),
     Setting(
-        "cache", "float", 30.0, "serve: reuse a run's results for this many seconds.", ("--cache",), commands=(SERVE, CONFIG), minimum=0, maximum=MAX_SECONDS, metavar="SECONDS"
+        "cache",
+        "float",
+        30.0,
+        "serve: reuse a run's results for this many seconds.",
+        ("--cache",),
+        commands=(SERVE, CONFIG),
+        minimum=0,
+        maximum=MAX_SECONDS,
+        metavar="SECONDS",
     ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

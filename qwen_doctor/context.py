@@ -46,9 +46,7 @@ class Context:
     for the model, by every target with the same model location); ``ctx.facts`` has the per-run services.
     """
 
-    def __init__(
-        self, target: Target, options: RunOptions, deps: Mapping[str, Result], facts: FactsStore | None = None, check: "Check | None" = None
-    ) -> None:
+    def __init__(self, target: Target, options: RunOptions, deps: Mapping[str, Result], facts: FactsStore | None = None, check: "Check | None" = None) -> None:
         self.target = target
         self.options = options
         self._deps = dict(deps)

@@ -258,13 +258,15 @@ class Runner:
                         consider(dj)
 
         # 1. applicability first: a check that does not apply is SKIP at once, whatever it waits for
-        for job in jobs:
+        for n, job in enumerate(jobs):
+            if hard_deadline is not None and n % 64 == 0 and time.monotonic() > hard_deadline:
+                break  # the rest are SKIP "not started before the --deadline" below
             quick = self._applicability(job, facts)
             if quick is not None:
                 settle_now(job, quick)
         propagate()
         for job in jobs:
-            if job.result is None and waiting[job.index] == 0:
+            if job.result is None and waiting[job.index] == 0 and job.applicable is True:
                 consider(job)
         propagate()
 

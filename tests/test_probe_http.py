@@ -324,7 +324,10 @@ def test_after_three_consecutive_timeouts_nothing_more_is_sent():
     assert all(r.failure.kind is Failure.READ_TIMEOUT for r in first)
     assert sent == ["/hang"] * 3  # the fourth request never left
     assert refused.failure.kind is Failure.STALLED and took < 0.1
-    assert refused.failure.message == "not sent: server stalled: 3 consecutive requests timed out (GET /hang, GET /hang, GET /hang); no more requests are sent to it"
+    assert (
+        refused.failure.message
+        == "not sent: server stalled: 3 consecutive requests timed out (GET /hang, GET /hang, GET /hang); no more requests are sent to it"
+    )
     assert g.stalled and g.halted() is not None
 
 

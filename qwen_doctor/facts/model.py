@@ -249,6 +249,9 @@ class ModelFacts:
             v = server.option("dtype")
             if server.given("dtype") and isinstance(v, str) and v != "auto":
                 return {"half": "float16", "bf16": "bfloat16", "float": "float32"}.get(v, v), "--dtype"
+            if self.config_dtype in ("float32", "float"):
+                # vLLM's and SGLang's --dtype help: "auto" uses FP16 for FP32 and FP16 models, BF16 for BF16 models
+                return "float16", "config.json float32, which --dtype auto serves as float16 (the --dtype help of SGLang 0.5.23 and vLLM)"
             return self.config_dtype, "config.json (the server's --dtype auto)"
         if server.kind == "tei":
             v = server.option("dtype") if server.given("dtype") else target_env(server.target, "DTYPE", inherit=False)

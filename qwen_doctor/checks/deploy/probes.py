@@ -126,7 +126,8 @@ def check_probes(ctx: "Context") -> Outcome:
     SGLang binds its port only after the weights have loaded; its warm-up thread then requests the server over HTTP,
     and `/health` answers 503 until the warm-up has finished (python/sglang/srt/entrypoints/http_server.py at v0.5.20;
     503 while starting since 0.5.1). So a liveness probe without a startup probe (by default the kubelet gives up after
-    3 x 10 s) kills it in a restart loop before it ever serves (vLLM's docs: "KeyboardInterrupt: terminated" in the log).
+    3 x 10 s) kills it in a restart loop before it ever serves (the kubelet's defaults: failureThreshold 3,
+    periodSeconds 10; Kubernetes "Configure Liveness, Readiness and Startup Probes").
 
     How to fix: probe HTTP `/health` on the server's port with `timeoutSeconds` above 20 s for SGLang (e.g. 30),
     `periodSeconds: 10`, and a `startupProbe` allowing the weight load (e.g. `failureThreshold: 60` x 10 s). For a

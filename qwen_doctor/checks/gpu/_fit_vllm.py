@@ -81,7 +81,12 @@ def fit_vllm(ctx: "Context", s: Sizing, ev: dict[str, Any], *, act_b: int | None
         sv = ctx.server
         said = ctx.claim(
             "vllm.gpu-memory-utilization-over-free",
-            gmu=f"{gmu:g}", src=src, budget=gib(plan.budget), total=gib(total), free=gib(free), version=(sv.version or sv.assumed) if sv else "",
+            gmu=f"{gmu:g}",
+            src=src,
+            budget=gib(plan.budget),
+            total=gib(total),
+            free=gib(free),
+            version=(sv.version or sv.assumed) if sv else "",
         )
         return Outcome.fail(
             said or f"--gpu-memory-utilization {gmu:g} ({src}) asks for {gib(plan.budget)} of the GPU's {gib(total)} but only {gib(free)} is free",

@@ -82,8 +82,9 @@ def check_trial_allocation(ctx: "Context") -> Outcome:
     Why it matters: it separates "the memory is not there" from folklore. Attention kernels do not fragment GPU
     memory, and the driver maps one virtual range onto whatever physical pages are free: on an H200, with every other
     512 MiB block of a 100 GiB region freed again, a 45 GiB allocation still succeeded (pitfalls.md #12). A refused
-    allocation means other processes (or containers) hold the memory; a CUDA that cannot initialise although NVML
-    works means a broken container setup.
+    allocation means other processes (or containers) hold the memory. A CUDA that cannot initialise although NVML
+    sees the GPU is reported with the driver's own error; the doctor does not guess its cause (the CUDA device nodes,
+    such as /dev/nvidia-uvm, or the container's GPU runtime are common places to look, not a confirmed cause).
 
     How to fix: on a refusal, free the memory or size the server down (--mem-fraction-static, --max-total-tokens,
     --context-length; vLLM --gpu-memory-utilization, --max-model-len). If CUDA cannot initialise, check the

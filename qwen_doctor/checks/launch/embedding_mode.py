@@ -80,7 +80,11 @@ def _st_config(ctx: "Context") -> bool | None:
     "Server runs the model in embedding mode",
     applies=server_in("sglang", "vllm"),
     reads=("server", "model"),
-    claims=(SGLANG_QWEN3MODEL_EMBEDS.id, VLLM_RUNNER_AUTO.id, VLLM_GENERATOR_EMBEDDINGS.id,),
+    claims=(
+        SGLANG_QWEN3MODEL_EMBEDS.id,
+        VLLM_RUNNER_AUTO.id,
+        VLLM_GENERATOR_EMBEDDINGS.id,
+    ),
 )
 def check_embedding_mode(ctx: "Context") -> Outcome:
     """What it checks: that the server will run the model in embedding mode.

@@ -33,7 +33,12 @@ def check_flag_values(ctx: "Context") -> Outcome:
     t = ctx.target
     found = issues(ctx, "missing-value", "bad-choice", "bad-type", "extra-positional", "bad-value")
     L = t.launch
-    if L is not None and L.launcher == "python -m vllm.entrypoints.openai.api_server" and ctx.server is not None and ctx.server.at(VLLM_API_SERVER_TAKES_POSITIONAL, False):
+    if (
+        L is not None
+        and L.launcher == "python -m vllm.entrypoints.openai.api_server"
+        and ctx.server is not None
+        and ctx.server.at(VLLM_API_SERVER_TAKES_POSITIONAL, False)
+    ):
         # one positional model is accepted there (and ignored): launch.launcher reports it
         first = next((i for i in found if i.kind == "extra-positional"), None)
         found = [i for i in found if i is not first]

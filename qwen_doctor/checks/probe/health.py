@@ -52,7 +52,10 @@ def _ready_missing() -> str:
     requires=REACHABLE,
     uses=("probe.identity",),
     reads=("http", "server"),
-    claims=(SGLANG_HEALTH.id, SGLANG_READY.id,),
+    claims=(
+        SGLANG_HEALTH.id,
+        SGLANG_READY.id,
+    ),
 )
 def check_health(ctx: "Context") -> Outcome:
     """What it checks: GET /health (status, latency, body size) and GET /ready where the server has it (SGLang >= 0.5.20).

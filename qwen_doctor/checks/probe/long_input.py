@@ -115,7 +115,11 @@ def _truncated(ctx: "Context", k: str | None, sf: "ServerFacts | None", sent: st
     requires=REACHABLE,
     uses=("probe.embeddings", "probe.identity", "probe.latency", *MODEL_USES),
     reads=("http", "server", "model", "tokenizer"),
-    claims=(TEI_OVER_LENGTH.id, "sglang.auto-truncate-cuts-end-token", "tokenizer.truncation-keeps-end-token",),
+    claims=(
+        TEI_OVER_LENGTH.id,
+        "sglang.auto-truncate-cuts-end-token",
+        "tokenizer.truncation-keeps-end-token",
+    ),
 )
 def check_long_input(ctx: "Context") -> Outcome:
     """What it checks: one request just over the server's context length (max_model_len from /v1/models, TEI's max_input_length, else the launch command's --context-length / --max-model-len, else the model config), built with the local tokenizer when available (else a text with at least one token per word): a 4xx rejection is safe (PASS), a 200 means silent truncation (WARN), no answer within the timeout is a hang (FAIL). The request is at most ~0.8 MB; it runs after the other probes.

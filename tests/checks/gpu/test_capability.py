@@ -16,7 +16,9 @@ def test_old_gpu_bf16_and_fa3(run, tmp_path):
     r = run(rp, "sglang serve --model-path Qwen/Qwen3-Embedding-0.6B --is-embedding")["gpu.capability"]
     assert r.status is Status.WARN and "--dtype float16" in r.fix.launch_command
     # trtllm_mha on an H200 (SM90): SM100 only before SGLang 0.5.20, SM90/SM100/SM120 from 0.5.20 (issue 14; tests/claims)
-    r = run(IDLE, "sglang serve --model-path Qwen/Qwen3-Embedding-0.6B --is-embedding --attention-backend trtllm_mha", server_version="0.5.16")["gpu.capability"]
+    r = run(IDLE, "sglang serve --model-path Qwen/Qwen3-Embedding-0.6B --is-embedding --attention-backend trtllm_mha", server_version="0.5.16")[
+        "gpu.capability"
+    ]
     assert r.status is Status.FAIL and "SM100" in r.summary
     r = run(IDLE, "sglang serve --model-path Qwen/Qwen3-Embedding-0.6B --is-embedding --attention-backend fa3")["gpu.capability"]
     assert r.status is Status.PASS

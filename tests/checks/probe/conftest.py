@@ -15,7 +15,19 @@ from qwen_doctor.runner import Runner
 from qwen_doctor.target import build_target
 from tests import probe_servers as ps
 
-IDS = ["probe.reachable", "probe.identity", "probe.health", "probe.embeddings", "probe.parity", "probe.dimensions", "probe.content-type", "probe.latency", "probe.long-input", "probe.metrics", "probe.load"]
+IDS = [
+    "probe.reachable",
+    "probe.identity",
+    "probe.health",
+    "probe.embeddings",
+    "probe.parity",
+    "probe.dimensions",
+    "probe.content-type",
+    "probe.latency",
+    "probe.long-input",
+    "probe.metrics",
+    "probe.load",
+]
 KEY = "sk-doctor-SECRET-0123456789"
 
 

@@ -100,7 +100,9 @@ def test_infinity_recorded_lenient_server(tiny_model_dir):
 def test_sglang_embedding_server():
     with ps.replay_server("sglang") as srv:
         res = run_url(srv.url)
-    assert all(res[i].status is Status.PASS for i in IDS if i not in ("probe.dimensions", "probe.metrics", "probe.load", "probe.parity")), {i: res[i].summary for i in IDS}
+    assert all(res[i].status is Status.PASS for i in IDS if i not in ("probe.dimensions", "probe.metrics", "probe.load", "probe.parity")), {
+        i: res[i].summary for i in IDS
+    }
     assert res["probe.parity"].status is Status.SKIP and "no local model directory" in res["probe.parity"].summary  # replayed vectors: no weights
     assert res["probe.metrics"].status is Status.WARN and "--enable-metrics" in res["probe.metrics"].summary  # 404: off
     assert res["probe.load"].status is Status.SKIP  # opt-in (--load N)
