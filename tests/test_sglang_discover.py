@@ -49,7 +49,10 @@ def assert_discovered(t: dict, res: dict[str, dict], srv: ss.SglangServer, launc
     assert launcher in (t["launch_command"] or "")
     # the version: installed in the server's own venv (not the doctor's), read from package metadata
     assert t["server_version"] == ss.SGLANG_VERSION
-    assert str(ss.venv_dir(srv.python)) in t["version_source"] and f"sglang {ss.SGLANG_VERSION}" in t["version_source"]
+    assert f"sglang {ss.SGLANG_VERSION}" in t["version_source"]
+    # the environment it names is the server's venv (compared resolved: the checkout's .venv-sglang links to the cache)
+    named = t["version_source"].split("environment ", 1)[1].rsplit(":", 1)[0]
+    assert os.path.realpath(named) == os.path.realpath(str(ss.venv_dir(srv.python))), t["version_source"]
     # the command line was checked statically ...
     assert res["launch.embedding-mode"]["status"] == "pass", res["launch.embedding-mode"]["summary"]
     assert res["model.config"]["status"] in ("pass", "warn"), res["model.config"]["summary"]

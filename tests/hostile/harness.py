@@ -134,7 +134,9 @@ def _run_fresh(case: Case, argv: list[str], env: dict, out_path: Path, err_path:
             kwargs["preexec_fn"] = lambda: (_limit_as(), os.close(1))
         proc = subprocess.Popen(cmd, **kwargs)
         timed_out = False
+        hwm_kb = 0  # VmHWM of the child's own address space (ru_maxrss would include this pytest's RSS at fork time)
         while True:
+            hwm_kb = max(hwm_kb, _vm_hwm_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -153,8 +155,20 @@ def _run_fresh(case: Case, argv: list[str], env: dict, out_path: Path, err_path:
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "timed_out": timed_out,
         "wall_s": wall,
-        "max_rss_kb": usage.ru_maxrss,
+        "max_rss_kb": hwm_kb or usage.ru_maxrss,
     }
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """Peak resident set of a running process since its exec (Linux /proc/PID/status VmHWM), 0 when unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _fill(s: str, d: Path) -> str:
