@@ -61,6 +61,10 @@ def check_metrics(ctx: "Context") -> Outcome:
 
     Why it matters: on call, the server is up but embeddings are slow, time out or fail. Requests queue when the engine's batch is full: `--max-num-seqs` / `--max-num-batched-tokens` (vLLM, vllm/v1/core/sched/scheduler.py), `--max-running-requests` / `--chunked-prefill-size` / `--max-total-tokens` (SGLang, srt/managers/scheduler.py), `--max-batch-requests` / `--max-batch-tokens` (TEI, core/src/queue.rs; `--max-concurrent-requests` refuses the rest with 429 "overloaded", router/src/http/server.rs). Long inputs take the whole token budget of a step, so short requests wait behind them. Metric names per release: vllm/v1/metrics/loggers.py at v0.32.0, sglang srt/observability/metrics_collector.py at v0.5.23 (both checked against the real servers' /metrics), TEI router/src/http/server.rs, core/src/queue.rs, core/src/infer.rs at v1.7.2 - v1.9.2. SGLang serves /metrics only with --enable-metrics (srt/entrypoints/http_server.py; 404 without it, verified on 0.5.23). vLLM started with --disable-log-stats serves /metrics without its engine metrics (vllm/v1/engine/async_llm.py at v0.32.0: no stat loggers).
 
+    Where a server publishes no queue-time histogram (SGLang 0.5.23), the time requests spend queued is estimated with
+    Little's law: the time a request runs is the mean number running divided by the requests per second, and the rest
+    of its mean end-to-end time is queueing.
+
     How to fix: each verdict names the setting that governs it and, where the launch command is known, prints it corrected (a starting point: doubled limits cost memory; watch the cache usage after the change, or add replicas). SGLang: add --enable-metrics. vLLM: drop --disable-log-stats.
     """
     stop = halted(ctx)
@@ -204,6 +208,14 @@ def _verdicts(ctx: "Context", dialect: str, names: M.Names, reads: list[M.Scrape
         em = e2e.mean if e2e is not None else None
         if queue.mean is not None and em and queue.mean >= QUEUE_MIN_S and queue.mean / em >= QUEUE_SHARE:
             out.append(_queueing(ctx, dialect, queue.mean, em, ev.get("queue_p95", "n/a"), run_max or 0.0))
+    elif e2e is not None and e2e.count > 0 and e2e.mean and running is not None and waiting and ev.get("requests_per_s"):
+        # no queue-time histogram (SGLang 0.5.23): Little's law gives the time a request spends running,
+        # mean running / throughput; the rest of its end-to-end time it waited in the queue
+        service = running / ev["requests_per_s"]
+        qmean = max(0.0, e2e.mean - service)
+        ev.update(queue_mean_s=_r(qmean, 4), queue_estimate="Little's law: end-to-end mean - mean running / requests per second")
+        if qmean >= QUEUE_MIN_S and qmean / e2e.mean >= QUEUE_SHARE:
+            out.append(_queueing(ctx, dialect, qmean, e2e.mean, "n/a (estimated with Little's law)", run_max or 0.0))
     usage = M.gauge_max(reads, names.usage)
     if usage is not None:
         ev["cache_usage"] = _r(usage, 4)
