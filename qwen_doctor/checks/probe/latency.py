@@ -10,6 +10,7 @@ from ...probe import percentile
 from ...results import Fix, Outcome
 from ...spec import check
 from ._common import REACHABLE, Budget, applies, client, embed_body, embeddings_work, halted
+from ._load import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...context import Context
@@ -49,7 +50,7 @@ def check_latency(ctx: "Context") -> Outcome:
     lock = threading.Lock()
     done = 0
     stopped: str | bool = False  # why the remaining requests were not sent
-    progress = _Progress(n, enabled=bool(o.progress))
+    progress = Progress(n, enabled=bool(o.progress), label="probe.latency")
     t0 = time.monotonic()
     with client(ctx, max_connections=conc) as c:
 
@@ -110,43 +111,3 @@ def check_latency(ctx: "Context") -> Outcome:
             **ev,
         )
     return Outcome.passed(text, **ev)
-
-
-class _Progress:
-    """A rich progress bar on stderr, only when the run shows progress (a TTY); never breaks the check."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled
-        self._p = None
-        self._task = None
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> "_Progress":
-        if self.enabled:
-            try:
-                from rich.console import Console
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-                self._p = Progress(
-                    TextColumn("probe.latency"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True
-                )
-                self._p.__enter__()
-                self._task = self._p.add_task("latency", total=self.total)
-            except Exception:  # noqa: BLE001
-                self._p = None
-        return self
-
-    def advance(self) -> None:
-        if self._p is not None:
-            with self._lock:
-                try:
-                    self._p.advance(self._task)
-                except Exception:  # noqa: BLE001
-                    pass
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._p is not None:
-            try:
-                self._p.__exit__(None, None, None)
-            except Exception:  # noqa: BLE001
-                pass
