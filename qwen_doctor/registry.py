@@ -244,14 +244,16 @@ class Registry:
             if explicit:
                 self.problems.append(PluginProblem(f"checks.d:{d}", str(d), "checks directory does not exist or is not a directory"))
             return
-        why = untrusted_path(d)
-        if why is not None:
-            self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"refused: {why}"))
-            return
-        try:
+        try:  # listing runs no code: a directory with no drop-in has nothing to refuse (e.g. a repository's checks.d/)
             files = sorted(p for p in d.iterdir() if p.suffix == ".py" and not p.name.startswith("_"))
         except OSError as exc:
             self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"cannot list directory: {exc}"))
+            return
+        if not files:
+            return
+        why = untrusted_path(d)
+        if why is not None:
+            self.problems.append(PluginProblem(f"checks.d:{d}", str(d), f"refused: {why}"))
             return
         from . import clock
 

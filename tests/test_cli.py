@@ -211,7 +211,13 @@ def test_explain_and_checks():
     assert c.returncode == 0 and "host.port" in c.stdout and "launch.embedding-mode" in c.stdout and "builtin" in c.stdout
 
 
-def test_repo_checks_d_examples_load_via_checks_dir():
+def test_repo_checks_d_examples_load_via_checks_dir(tmp_path):
+    # a copy under the test's own (trusted) temp dir: the checkout itself may sit below a world-writable /tmp,
+    # where the doctor rightly refuses to run drop-ins
+    import shutil
+
+    examples = tmp_path / "examples"
+    shutil.copytree(ROOT / "checks.d" / "examples", examples)
     port = 30042
     r = cli(
         "check",
@@ -219,7 +225,7 @@ def test_repo_checks_d_examples_load_via_checks_dir():
         "--format",
         "json",
         "--checks-dir",
-        str(ROOT / "checks.d" / "examples"),
+        str(examples),
         "--select",
         "site",
         "--port",
@@ -239,7 +245,7 @@ def test_repo_checks_d_examples_load_via_checks_dir():
         "--format",
         "json",
         "--checks-dir",
-        str(ROOT / "checks.d" / "examples"),
+        str(examples),
         "--select",
         "site",
         "--port",
