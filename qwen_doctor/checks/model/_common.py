@@ -111,12 +111,13 @@ def is_regular(p: Path) -> bool:
         return False
 
 
-def qwen3_only(what: str):
+def qwen3_only(what: str, base=None):
     """An ``applies`` for a rule of Qwen3-Embedding's own (``what`` names it): SKIP, naming the model seen, for a model
-    that is clearly something else."""
+    that is clearly something else. ``base`` is the applicability test it builds on (default: the model's)."""
+    first = base or applies_model
 
     def applies(ctx: "Context") -> bool | str:
-        ok = applies_model(ctx)
+        ok = first(ctx)
         if ok is not True:
             return ok
         mf = ctx.model

@@ -13,7 +13,7 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..model._common import applies_tokenizer, tok_dir, tok_location
+from ..model._common import applies_tokenizer, qwen3_only, tok_dir, tok_location
 from ..timeouts import timeout_for
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,17 +40,7 @@ __all__ = [
 
 def qwen3_tokenizer_rule(what: str):
     """``applies`` for a tokenizer rule of Qwen3-Embedding's own: SKIP, naming the model seen, for another model."""
-
-    def applies(ctx: "Context") -> bool | str:
-        ok = applies_tokenizer(ctx)
-        if ok is not True:
-            return ok
-        mf = ctx.model
-        if mf is not None and not mf.qwen3_rules_apply():
-            return f"{what} is a Qwen3-Embedding rule, and this model is {mf.identity.describe()}"
-        return True
-
-    return applies
+    return qwen3_only(what, applies_tokenizer)
 
 
 def samples_file(ctx: "Context") -> Any:
