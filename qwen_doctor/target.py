@@ -315,7 +315,10 @@ def build_target(
         eff_url = f"http://{connect}:{eff_port}" if (launch is not None or port or host or pid) else None
     else:
         eff_url = None
-    url_norm, url_note = normalize_base_url(eff_url) if eff_url else (None, None)
+    try:
+        url_norm, url_note = normalize_base_url(eff_url) if eff_url else (None, None)
+    except ValueError as exc:  # e.g. --host '/a:/b' makes no URL
+        raise LaunchError(f"cannot make a URL of host {eff_host!r} and port {eff_port}: {exc}") from None
     if eff_port is not None and not (0 < eff_port < 65536):
         raise LaunchError(f"port {eff_port} is out of range (1-65535)")
     t = Target(
