@@ -197,7 +197,20 @@ def _option_value(m: re.Match) -> str:
     opt, sep, value = m.group(1), m.group(2), m.group(3)
     if not is_secret_option(opt) or (sep.strip() != "=" and value.startswith("--")):
         return m.group(0)
+    if sep.strip() != "=" and _prose_after_typo(opt, value):
+        return m.group(0)  # "--api-kye does not exist": a misspelt option named in prose, followed by a word, not a value
     return opt + sep + REDACTED
+
+
+_PROSE_WORD = re.compile(r"[a-z]{1,12}[.,;:]?")
+
+
+def _prose_after_typo(opt: str, value: str) -> bool:
+    """A word of prose after an option that is a secret one only by the one-edit rule (argv is redacted by redact_argv,
+    which knows values; in free text a misspelt option name is followed by a word of the message)."""
+    name = opt.split("=", 1)[0].replace("_", "-").lower()
+    exact = _secret_name(name) or any(len(name) > 4 and s.startswith(name) for s in SECRET_OPTIONS)
+    return not exact and bool(_PROSE_WORD.fullmatch(value))
 
 
 #: a text with none of these (case-insensitive) holds no secret shape the patterns know (a cheap first look)
