@@ -107,6 +107,8 @@ def _child_env() -> dict[str, str]:
     # child runs under an address-space limit (CHILD_MEMORY_LIMIT); a 128-core host must not use it all up in arenas
     env.setdefault("RAYON_NUM_THREADS", str(max(1, min(4, os.cpu_count() or 1))))
     env.setdefault("MALLOC_ARENA_MAX", "2")
+    # large blocks always mmap'd, so the tokenizer.json pieces freed before the vocabulary is built go back to the OS
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(128 * 1024))
     env["TOKENIZERS_PARALLELISM"] = "true"
     return env
 
@@ -554,7 +556,14 @@ def _load_fast(d: str, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     _NotFast when tokenizer.json lacks a token tokenizer_config.json names."""
     from tokenizers import Tokenizer
 
-    backend = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+    from .readers import CAPS
+    from .tokenizer_split import load as load_split
+
+    path = os.path.join(d, "tokenizer.json")
+    backend = load_split(path, CAPS["tokenizer"])  # the same tokenizer at half the peak memory, where it applies
+    split = backend is not None
+    if backend is None:
+        backend = Tokenizer.from_file(path)
     backend.no_truncation()
     backend.no_padding()
     if settings["split_special_tokens"]:
@@ -565,7 +574,7 @@ def _load_fast(d: str, settings: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     for text in settings["required"]:
         if backend.token_to_id(text) is None:
             raise _NotFast(f"special token {text!r} is not in tokenizer.json (transformers would add it)")
-    info: dict[str, Any] = {"tokenizer_class": settings["tokenizer_class"], "model_max_length": settings["model_max_length"]}
+    info: dict[str, Any] = {"tokenizer_class": settings["tokenizer_class"], "model_max_length": settings["model_max_length"], "json_loader": "split" if split else "whole"}
     for name in ("eos_token", "pad_token", "bos_token"):
         text = settings["specials"].get(name)
         info[name] = text
