@@ -23,6 +23,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                 pass
             return 4
         return 0
+    if args[:1] == ["check"]:  # the tokenizer load, the slowest fact, starts while the CLI is imported
+        from .prefetch import start
+
+        start(args)
     from .cli import main as cli_main
 
     return cli_main(args)

@@ -31,7 +31,7 @@ SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CORPUS = [
     *FIXED,
     'quotes " and \\ backslashes \\" \\\\ "" in text',
-    "json {\"a\": [1, 2], \"b\": \"c\\\\d\"}",
+    'json {"a": [1, 2], "b": "c\\\\d"}',
     "the quick brown fox jumps over the lazy dog, again and again",
     "中国的首都是北京 日本語 한국어 Ελληνικά русский",
     "emoji 😀🎉👍🏽 and marks e\u0301 a\u0308",
@@ -48,7 +48,9 @@ def _train(vocab_size: int = 600) -> "tokenizers.Tokenizer":
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(CORPUS, trainer=trainer)
     eot = tok.token_to_id("<|endoftext|>")
-    tok.post_processor = processors.TemplateProcessing(single="$A <|endoftext|>", pair="$A <|endoftext|> $B:1 <|endoftext|>:1", special_tokens=[("<|endoftext|>", eot)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A <|endoftext|>", pair="$A <|endoftext|> $B:1 <|endoftext|>:1", special_tokens=[("<|endoftext|>", eot)]
+    )
     tok.add_tokens(["<think>", "</think>"])
     return tok
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,15 @@ class PynvmlBackend:
         self._handles: dict[int, Any] = {}
 
     def open(self) -> DriverInfo | NoDriver:
+        if sys.platform.startswith("linux"):
+            # what pynvml's nvmlInit loads first (CDLL("libnvidia-ml.so.1")): without it, the answer is known
+            # without importing pynvml (a 3 MB module) on the many hosts that have no NVIDIA driver
+            import ctypes
+
+            try:
+                ctypes.CDLL("libnvidia-ml.so.1")
+            except OSError as exc:
+                return NoDriver("no-library", f"the NVML library (libnvidia-ml.so.1) was not found: {exc}")
         try:
             import pynvml  # noqa: PLC0415 - heavy-ish, and absent on some hosts: only when GPU checks run
         except ImportError as exc:

@@ -104,6 +104,16 @@ def check_reachable(ctx: "Context") -> Outcome:
             blocked_by=("host.port",),
             held_by=holders,
         )
+    if _launch_derived(t):
+        # not started yet, as the socket table already shows: the same SKIP as a refused connection, without
+        # loading the HTTP client at all (a pre-flight run stays small and fast)
+        try:
+            parts = urlsplit(t.url or "")
+            host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            host, port = "", 0
+        if host and port and _local_listeners(ctx, host, port) == []:
+            return _refused(ctx, host, port, f"{host}:{port}", {"url": t.url, "host": host, "port": port, "seen_in": "socket table"})
     from ...probe.http import Failure
 
     budget = Budget("probe.reachable")
