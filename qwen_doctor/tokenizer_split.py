@@ -146,7 +146,10 @@ def load(path: str, max_bytes: int) -> Any | None:
     apply (the caller then uses ``Tokenizer.from_file``). Raises what the `tokenizers` library raises on a bad file."""
     if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
         return None
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:  # symlinks followed (a Hugging Face cache snapshot links to its blobs); FIFOs and devices refused below
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None  # the caller's whole-file load says what is wrong
     fds: list[int] = []
     try:
         st = os.fstat(fd)

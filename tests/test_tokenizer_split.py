@@ -201,3 +201,19 @@ def test_real_qwen3_split_load_peaks_lower(real_tokenizer_dir):
         assert r.returncode == 0, r.stderr[-500:]
         peaks[how] = int(r.stdout.split()[-1])
     assert peaks["split"] < 0.7 * peaks["whole"], peaks
+
+
+def test_a_symlinked_tokenizer_json_is_followed(tmp_path, trained, texts):
+    """A Hugging Face cache snapshot links tokenizer.json to its blob: the split path reads through the link."""
+    blob = tmp_path / "blobs" / "0123abcd"
+    blob.parent.mkdir()
+    blob.write_text(json.dumps(trained, indent=2, ensure_ascii=False), encoding="utf-8")
+    snap = tmp_path / "snapshots" / "main"
+    snap.mkdir(parents=True)
+    (snap / "tokenizer.json").symlink_to(os.path.relpath(blob, snap))
+    ids_split, ids_whole = _ids_both_ways(snap / "tokenizer.json", texts[:50])
+    assert ids_split == ids_whole
+
+
+def test_a_missing_file_returns_none_not_an_error(tmp_path):
+    assert ts.load(str(tmp_path / "nope.json"), CAP) is None

@@ -27,13 +27,19 @@ import ipaddress
 import json
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import httpcore
-import httpx
+# httpx imports its command-line client (httpx._main: rich.syntax, pygments, click; ~0.15 s and several MB) when it
+# can; the doctor never runs it. A None entry makes that import fail, and httpx falls back to a stub `main`.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+
+import httpcore  # noqa: E402
+import httpx  # noqa: E402
 
 from .. import __version__
 from ..redact import redact_text

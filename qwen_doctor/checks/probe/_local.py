@@ -55,9 +55,17 @@ def context_length(ctx: "Context") -> tuple[int | None, str]:
 
 
 def _load_tokenizer_json(path: str) -> Any:
-    """A ``tokenizers.Tokenizer`` (the Rust library only: fast, no transformers import), or None."""
-    from ...readers import ReadError, read_text
+    """A ``tokenizers.Tokenizer`` (the Rust library only: fast, no transformers import), or None. Read in parts
+    where the layout allows (:mod:`qwen_doctor.tokenizer_split`: half the peak memory), else whole."""
+    from ...readers import CAPS, ReadError, read_text
+    from ...tokenizer_split import load as load_split
 
+    try:
+        tok = load_split(path, CAPS["tokenizer"])
+    except Exception:  # noqa: BLE001 - then the whole file, which says what is wrong
+        tok = None
+    if tok is not None:
+        return tok
     try:
         text = read_text(path, "tokenizer")
     except ReadError:
