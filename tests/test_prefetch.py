@@ -43,7 +43,7 @@ def tok_dir(tmp_path_factory) -> Path:
         (["check", "--", "vllm", "serve", "{d}", "--task", "embed"], "d"),
         (["check", "--", "text-embeddings-router", "--model-id", "{d}"], "d"),
         (["check", "--model-path", "{d}"], "d"),
-        (["check", "--url", "http://127.0.0.1:1", "--model-path", "{d}"], "d"),
+        (["check", "--url", "http://127.0.0.1:1", "--model-path", "{d}"], None),  # the probe is the long pole there
         (["check", "--", "sglang", "serve", "--model-path", "{d}", "--tokenizer-path", "{other}"], None),  # override without tokenizer.json
         (["check", "--select", "launch", "--", "sglang", "serve", "--model-path", "{d}"], None),
         (["check", "--samples", "x.txt", "--", "sglang", "serve", "--model-path", "{d}"], None),
@@ -64,7 +64,7 @@ def test_guess(tmp_path, tok_dir, argv, which):
 def test_environment_settings_that_change_the_run_stop_the_guess(tok_dir):
     args = ["check", "--model-path", str(tok_dir)]
     assert prefetch.guess_tokenizer_dir(args, environ={}) == str(tok_dir)
-    for k in ("QWEN_DOCTOR_SELECT", "QWEN_DOCTOR_SAMPLES", "QWEN_DOCTOR_CONFIG"):
+    for k in ("QWEN_DOCTOR_SELECT", "QWEN_DOCTOR_SAMPLES", "QWEN_DOCTOR_CONFIG", "QWEN_DOCTOR_URL"):
         assert prefetch.guess_tokenizer_dir(args, environ={k: "x"}) is None, k
 
 
