@@ -25,7 +25,15 @@ _LAUNCH_MODEL = ("--model-path", "--model", "--model-id")
 # --url: the live probe is the long pole there, and an early child only takes CPU from it (measured with
 # bench/bench_probe_sglang.py); the tokenizer then loads when its checks ask, as before
 _NO_GUESS = ("--select", "--samples", "--offline", "--help", "-h", "--from", "--url")
-_NO_GUESS_ENV = ("QWEN_DOCTOR_SELECT", "QWEN_DOCTOR_SAMPLES", "QWEN_DOCTOR_OFFLINE", "QWEN_DOCTOR_FROM_FILE", "QWEN_DOCTOR_LAUNCH", "QWEN_DOCTOR_CONFIG", "QWEN_DOCTOR_URL")
+_NO_GUESS_ENV = (
+    "QWEN_DOCTOR_SELECT",
+    "QWEN_DOCTOR_SAMPLES",
+    "QWEN_DOCTOR_OFFLINE",
+    "QWEN_DOCTOR_FROM_FILE",
+    "QWEN_DOCTOR_LAUNCH",
+    "QWEN_DOCTOR_CONFIG",
+    "QWEN_DOCTOR_URL",
+)
 
 
 def _value(args: Sequence[str], names: Sequence[str]) -> str | None:

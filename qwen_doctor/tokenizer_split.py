@@ -133,6 +133,24 @@ def merges_text(body: bytes) -> bytes | None:
     return text
 
 
+def vocab_strings(vocab: bytes) -> int | None:
+    """How many JSON strings the vocabulary object holds (in a valid one, its keys), or None when a value is
+    certainly not an id ``Tokenizer.from_file`` accepts (above u32).
+
+    ``BPE.from_file`` skips a vocab.json entry whose value is not a number, where tokenizer.json's own loader refuses
+    the whole file: the doctor must not pass a file the servers cannot load. So the model built from the vocabulary
+    must have exactly this many entries (a string, null, true or list value is skipped there and shows up here); a
+    float, a negative number or a leading zero is an error there already."""
+    if b"\x00" in vocab:
+        return None
+    quotes = vocab.replace(b"\\\\", b"").replace(b'\\"', b"").count(b'"')
+    if quotes % 2:
+        return None
+    if any(int(m) > 0xFFFFFFFF for m in re.findall(rb"\d{10,}", vocab)):  # (a long digit run in a key: the whole load)
+        return None
+    return quotes // 2
+
+
 def _memfd(name: str, data: bytes | memoryview) -> int:
     fd = os.memfd_create(name, getattr(os, "MFD_CLOEXEC", 1))
     view = memoryview(data)
@@ -143,7 +161,7 @@ def _memfd(name: str, data: bytes | memoryview) -> int:
 
 def load(path: str, max_bytes: int) -> Any | None:
     """The tokenizer in tokenizer.json at ``path`` (a `tokenizers.Tokenizer`), built in pieces; None where this does not
-    apply (the caller then uses ``Tokenizer.from_file``). Raises what the `tokenizers` library raises on a bad file."""
+    apply or anything goes wrong (the caller then uses ``Tokenizer.from_file``, which says what is wrong)."""
     if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
         return None
     try:  # symlinks followed (a Hugging Face cache snapshot links to its blobs); FIFOs and devices refused below
@@ -160,6 +178,9 @@ def load(path: str, max_bytes: int) -> Any | None:
             if parts is None:
                 return None
             header, params, (vs, ve), (ms, me) = parts
+            keys = vocab_strings(mm[vs:ve])
+            if keys is None:
+                return None
             fds.append(_memfd("vocab.json", memoryview(mm)[vs:ve]))
             body = mm[ms:me]
         merges = merges_text(body)
@@ -168,7 +189,10 @@ def load(path: str, max_bytes: int) -> Any | None:
             return None
         fds.append(_memfd("merges.txt", b"#version: 0.2\n" + merges))  # a first line of #version is skipped, as in merges.txt
         del merges
-        return _assemble(header, params, *(f"/proc/self/fd/{f}" for f in fds))
+        try:
+            return _assemble(header, params, keys, *(f"/proc/self/fd/{f}" for f in fds))
+        except Exception:  # noqa: BLE001 - never an error the whole-file load would not give: the caller loads it whole
+            return None
     finally:
         for f in (fd, *fds):
             os.close(f)
@@ -219,12 +243,14 @@ def _split(mm: Any) -> tuple[dict, dict, tuple[int, int], tuple[int, int]] | Non
     return header, {k: params[k] for k in _BPE_PARAMS if k in params}, (v.end() - 1, ve), (g.end() - 1, me)
 
 
-def _assemble(header: dict, params: dict, vocab_path: str, merges_path: str) -> Any | None:
+def _assemble(header: dict, params: dict, keys: int, vocab_path: str, merges_path: str) -> Any | None:
     from tokenizers import AddedToken, Tokenizer
     from tokenizers.models import BPE
 
     kwargs = {k: v for k, v in params.items() if v is not None}
     tok = Tokenizer(BPE.from_file(vocab_path, merges_path, **kwargs))
+    if tok.get_vocab_size(with_added_tokens=False) != keys:  # an entry skipped (or a duplicate key): the whole load
+        return None
     added = header.get("added_tokens") or []
     shell = dict(header, added_tokens=[], model={"type": "BPE", "vocab": {}, "merges": []})
     parts = Tokenizer.from_str(json.dumps(shell))

@@ -118,6 +118,7 @@ def test_merges_with_quotes_and_backslashes_are_decoded(trained):
         (lambda o: {**o, "truncation": {"max_length": 8, "strategy": "LongestFirst", "stride": 0, "direction": "Right"}}, "truncation set"),
         (lambda o: {**o, "model": {**o["model"], "merges": [["a b", "c"], *o["model"]["merges"]]}}, "a token with a space"),
         (lambda o: {**o, "model": {"type": "WordLevel", "vocab": {"a": 0, "[UNK]": 1}, "unk_token": "[UNK]"}}, "not BPE"),
+        (lambda o: {**o, "model": {**o["model"], "vocab": {**o["model"]["vocab"], "zzz": "not an id"}}}, "a bad vocabulary entry"),
     ],
 )
 def test_layouts_it_does_not_know_fall_back(tmp_path, trained, mutate, why):
@@ -217,3 +218,22 @@ def test_a_symlinked_tokenizer_json_is_followed(tmp_path, trained, texts):
 
 def test_a_missing_file_returns_none_not_an_error(tmp_path):
     assert ts.load(str(tmp_path / "nope.json"), CAP) is None
+
+
+@pytest.mark.parametrize("bad", ['"x"', "1.5", "-1", "4294967297", "null", "007", "[1]", "true"])
+def test_a_vocabulary_value_from_file_refuses_is_refused(tmp_path, trained, bad):
+    """BPE.from_file would skip such an entry; tokenizer.json's own loader refuses the file, and so must the doctor."""
+    text = json.dumps(trained, indent=2, ensure_ascii=False).replace('"vocab": {', f'"vocab": {{\n      "zzz": {bad},', 1)
+    p = tmp_path / "tokenizer.json"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(Exception):
+        tokenizers.Tokenizer.from_file(str(p))
+    assert ts.load(str(p), CAP) is None
+
+
+def test_vocab_strings_counts_keys(trained):
+    vocab = trained["model"]["vocab"]
+    assert ts.vocab_strings(json.dumps(vocab, ensure_ascii=False).encode()) == len(vocab)
+    assert ts.vocab_strings(json.dumps(vocab, indent=6, ensure_ascii=True).encode()) == len(vocab)
+    assert ts.vocab_strings(b"{}") == 0 and ts.vocab_strings(b'{"a\\"": 4294967295, "\\\\": 1}') == 2
+    assert ts.vocab_strings(b'{"a": 4294967296}') is None and ts.vocab_strings(b'{"a: 1}') is None
