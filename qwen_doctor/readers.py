@@ -11,8 +11,9 @@ import errno
 import json
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .sanitize import printable
 
@@ -108,6 +109,32 @@ def read_bytes(path: str | os.PathLike[str], kind: str = "json", *, follow_symli
         raise ReadError(f"{name}: cannot read: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+@contextmanager
+def mapped(path: str | os.PathLike[str], kind: str = "tokenizer", *, follow_symlinks: bool = True, cap: int | None = None) -> Iterator[Any]:
+    """A read-only memory map of a regular, non-empty file of at most ``cap`` (default ``CAPS[kind]``) bytes, for a
+    large file read in parts without a copy of the whole (tokenizer.json). Raises :class:`ReadError`."""
+    import mmap
+
+    limit = cap if cap is not None else CAPS[kind]
+    fd, st, name = _open_fd(path, kind, follow_symlinks)
+    try:
+        if st.st_size > limit:
+            raise ReadError(f"{name}: is {st.st_size} bytes, over the {limit}-byte limit for a {kind} file")
+        if st.st_size == 0:
+            raise ReadError(f"{name}: is empty")
+        mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        if isinstance(exc, ReadError):
+            raise
+        raise ReadError(f"{name}: cannot map: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)  # the map keeps its own reference to the file
+    try:
+        yield mm
+    finally:
+        mm.close()
 
 
 def read_head(path: str | os.PathLike[str], nbytes: int, *, offset: int = 0, follow_symlinks: bool = True) -> bytes:

@@ -21,10 +21,8 @@ layouts) and on random tokenizers written by ``tokenizers`` itself (tests/core/t
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import re
-import stat
 from typing import Any
 
 _WS = rb"[ \t\r\n]*"
@@ -164,16 +162,13 @@ def load(path: str, max_bytes: int) -> Any | None:
     apply or anything goes wrong (the caller then uses ``Tokenizer.from_file``, which says what is wrong)."""
     if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
         return None
-    try:  # symlinks followed (a Hugging Face cache snapshot links to its blobs); FIFOs and devices refused below
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None  # the caller's whole-file load says what is wrong
+    from .readers import mapped
+
     fds: list[int] = []
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size == 0 or st.st_size > max_bytes:
-            return None
-        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
+        # through the bounded reader: symlinks followed (a Hugging Face cache snapshot links to its blobs), FIFOs and
+        # devices refused, at most max_bytes; any refusal leaves it to the whole-file load, which says what is wrong
+        with mapped(path, "tokenizer", cap=max_bytes) as mm:
             parts = _split(mm)
             if parts is None:
                 return None
@@ -193,8 +188,10 @@ def load(path: str, max_bytes: int) -> Any | None:
             return _assemble(header, params, keys, *(f"/proc/self/fd/{f}" for f in fds))
         except Exception:  # noqa: BLE001 - never an error the whole-file load would not give: the caller loads it whole
             return None
+    except OSError:  # ReadError (refused by the bounded reader), or no memfd to be had
+        return None
     finally:
-        for f in (fd, *fds):
+        for f in fds:
             os.close(f)
 
 
