@@ -917,7 +917,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
         sys.stderr.write("qwen-doctor: interrupted\n")
         return 130
     except SystemExit as exc:
-        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click turned a broken pipe (EPIPE) into exit 1
+        if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # click turned a broken pipe (EPIPE) into exit 1 (_PacifyFlushWrapper since click 8.3)
             return _output_failed(BrokenPipeError(errno.EPIPE, "Broken pipe"))
         code = exc.code
         if code is None:

@@ -134,7 +134,10 @@ def _run_fresh(case: Case, argv: list[str], env: dict, out_path: Path, err_path:
             kwargs["preexec_fn"] = lambda: (_limit_as(), os.close(1))
         proc = subprocess.Popen(cmd, **kwargs)
         timed_out = False
-        hwm_kb = 0  # VmHWM of the child's own address space (ru_maxrss would include this pytest's RSS at fork time)
+        # VmHWM of the child's own address space, sampled only once it runs the doctor: between fork and exec the child
+        # is a copy of this pytest process (and ru_maxrss keeps that copy's peak across exec), so a process too quick to
+        # be sampled after its exec is left unmeasured (0) rather than charged with pytest's own memory
+        hwm_kb = 0
         while True:
             hwm_kb = max(hwm_kb, _vm_hwm_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -155,13 +158,17 @@ def _run_fresh(case: Case, argv: list[str], env: dict, out_path: Path, err_path:
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "timed_out": timed_out,
         "wall_s": wall,
-        "max_rss_kb": hwm_kb or usage.ru_maxrss,
+        "max_rss_kb": hwm_kb,
     }
 
 
 def _vm_hwm_kb(pid: int) -> int:
-    """Peak resident set of a running process since its exec (Linux /proc/PID/status VmHWM), 0 when unreadable."""
+    """Peak resident set of a running process since its exec (Linux /proc/PID/status VmHWM), 0 when unreadable or
+    when the process has not exec'd the doctor yet (a forked copy of this pytest process)."""
     try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if b"-m\x00qwen_doctor" not in fh.read():
+                return 0
         with open(f"/proc/{pid}/status", "rb") as fh:
             for line in fh:
                 if line.startswith(b"VmHWM:"):
