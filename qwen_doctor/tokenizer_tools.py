@@ -120,6 +120,7 @@ def _child_path() -> list[str]:
 
 _prefetched: dict[str, tuple[subprocess.Popen, float]] = {}
 _prefetch_lock = threading.Lock()
+_atexit_registered: list[bool] = []
 
 
 def _request(directory: str, texts: Sequence[str] | None, force: str | None, return_ids: bool, memory_limit: int | None) -> bytes:
@@ -164,10 +165,11 @@ def prefetch(directory: str | os.PathLike[str]) -> bool:
             proc.kill()
             proc.wait()
             return False
-        if not _prefetched:
+        if not _atexit_registered:
             import atexit
 
             atexit.register(_stop_prefetched)
+            _atexit_registered.append(True)
         _prefetched[real] = (proc, time.monotonic())
         return True
 
